@@ -1,0 +1,211 @@
+"""Embeddings of every crop from a trained DINO teacher (or a random-weight baseline).
+
+``embed(...)`` writes to ``out_dir``:
+
+- ``embeddings.npy``: float32 [N, D], the teacher backbone's feature (ViT CLS token
+  after the final norm; ResNet pooled features), eval mode;
+- ``crop_ids.npy``: int64 [N], the dataset row of each embedding (truth: ``crops.ecsv``);
+- ``meta.json``: dataset path, checkpoint, backbone, embed_dim, products, random_init, img_size;
+- ``attention.npy`` (ViTs, ``attention=True``): float16 [N, heads, h, w], the last block's
+  CLS -> patch attention per head (softmax over all tokens, so rows sum to <= 1).
+
+Inputs get the training global view's normalisation without random augmentation:
+whole crop, (x - median) / (1.4826 MAD), resized to the global size, stretched.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from meersim.config import from_dict
+from meersim.errors import InputError
+from meersim.ssl.augment import RadioMultiCrop
+from meersim.ssl.backbones import build_backbone, is_vit
+from meersim.ssl.train import TrainConfig, read_training_checkpoint, resolve_device
+
+
+@dataclass
+class Embeddings:
+    """Embeddings written by :func:`embed`."""
+
+    vectors: np.ndarray  # float32 [N, D]
+    crop_ids: np.ndarray  # int64 [N]
+    meta: dict
+    attention: np.ndarray | None = None  # float16 [N, heads, h, w]
+
+    def __len__(self) -> int:
+        return len(self.vectors)
+
+
+def load_embeddings(path: str | Path) -> Embeddings:
+    """Read an embedding directory written by :func:`embed`."""
+    path = Path(path)
+    for name in ("embeddings.npy", "crop_ids.npy", "meta.json"):
+        if not (path / name).exists():
+            raise InputError(str(path), name, "missing.", "Run `meersim embed` first.")
+    vectors = np.load(path / "embeddings.npy")
+    crop_ids = np.load(path / "crop_ids.npy")
+    if len(vectors) != len(crop_ids):
+        raise InputError(str(path), "crop_ids.npy", "length differs from embeddings.npy.")
+    meta = json.loads((path / "meta.json").read_text())
+    attention = np.load(path / "attention.npy") if (path / "attention.npy").exists() else None
+    return Embeddings(vectors, crop_ids, meta, attention)
+
+
+class _EvalViews(torch.utils.data.Dataset):
+    def __init__(self, base, transform: RadioMultiCrop):
+        self.base, self.transform = base, transform
+
+    def __len__(self) -> int:
+        return len(self.base)
+
+    def __getitem__(self, i):
+        item = self.base[i]
+        return self.transform.eval_view(item["image"]), item["crop_id"]
+
+
+class _AttentionCatcher:
+    """Recompute the last block's CLS -> patch attention from the input to its ``attn``."""
+
+    def __init__(self, model):
+        self.attn = model.blocks[-1].attn
+        self.n_prefix = int(getattr(model, "num_prefix_tokens", 1))
+        self.maps = None
+        self.handle = self.attn.register_forward_pre_hook(self._hook)
+
+    def _hook(self, module, args):
+        x = args[0]
+        b, n, _ = x.shape
+        qkv = (
+            module.qkv(x).reshape(b, n, 3, module.num_heads, module.head_dim).permute(2, 0, 3, 1, 4)
+        )
+        q, k = module.q_norm(qkv[0]), module.k_norm(qkv[1])
+        weights = ((q * module.scale) @ k.transpose(-2, -1)).softmax(dim=-1)
+        self.maps = weights[:, :, 0, self.n_prefix :]
+
+    def remove(self):
+        self.handle.remove()
+
+
+def _backbone_state(teacher_state: dict) -> dict:
+    return {k[len("backbone.") :]: v for k, v in teacher_state.items() if k.startswith("backbone.")}
+
+
+@torch.no_grad()
+def embed(
+    checkpoint: str | Path,
+    data_path: str | Path,
+    out_dir: str | Path,
+    batch_size: int = 64,
+    products=None,
+    attention: bool = False,
+    random_init: bool = False,
+    device: str | None = None,
+    num_workers: int = 0,
+    progress: bool = True,
+) -> Path:
+    """Embed every crop of ``data_path`` with the checkpoint's teacher backbone.
+
+    Parameters
+    ----------
+    checkpoint : meersim DINO checkpoint (file or run directory).
+    data_path : dataset directory (may differ from the training set, e.g. real crops).
+    products : the product to embed (one name or a 1-tuple). Default: ``restored`` if the
+        model was trained on it, else the first training product.
+    attention : ViTs only; also write ``attention.npy``.
+    random_init : same architecture with seeded random weights (the untrained baseline).
+    device : ``cpu``/``cuda``; default auto.
+
+    Returns the output directory.
+    """
+    from meersim.ssl.data import CropDataset
+
+    ckpt = read_training_checkpoint(checkpoint)
+    config = from_dict(TrainConfig, ckpt["config"], str(checkpoint))
+    if products is None:
+        product = "restored" if "restored" in config.products else config.products[0]
+    else:
+        chosen = (products,) if isinstance(products, str) else tuple(products)
+        if len(chosen) != 1:
+            raise InputError("embed", "products", f"{chosen}: the backbone takes one product.",
+                             "Embed each product in its own run.")  # fmt: skip
+        product = chosen[0]
+    img_size = config.augment.global_size
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(config.seed)  # random_init: the same weights every time
+        model, embed_dim = build_backbone(config.backbone, img_size, **config.backbone_kwargs)
+    if not random_init:
+        model.load_state_dict(_backbone_state(ckpt["teacher"]))
+    if attention and not is_vit(model):
+        raise InputError("embed", "attention", f"{config.backbone} is not a ViT.",
+                         "Drop --attention or use a ViT backbone.")  # fmt: skip
+    dev = resolve_device(device or "auto")
+    model = model.to(dev).eval()
+
+    base = CropDataset(data_path, products=(product,))
+    transform = RadioMultiCrop(config.augment)
+    loader = torch.utils.data.DataLoader(
+        _EvalViews(base, transform), batch_size=batch_size, shuffle=False, num_workers=num_workers
+    )
+    catcher = _AttentionCatcher(model) if attention else None
+    vectors, ids, maps = [], [], []
+    it = loader
+    if progress:
+        from tqdm.auto import tqdm
+
+        it = tqdm(loader, desc="embed", leave=False)
+    try:
+        for images, crop_ids in it:
+            features = model(images.to(dev))
+            vectors.append(features.float().cpu().numpy())
+            ids.append(np.asarray(crop_ids, dtype=np.int64))
+            if catcher is not None:
+                h = images.shape[-2] // model.patch_embed.patch_size[0]
+                w = images.shape[-1] // model.patch_embed.patch_size[1]
+                a = catcher.maps.reshape(images.shape[0], -1, h, w)
+                maps.append(a.to(torch.float16).cpu().numpy())
+    finally:
+        if catcher is not None:
+            catcher.remove()
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    d = embed_dim
+    vec = np.concatenate(vectors).astype(np.float32) if vectors else np.zeros((0, d), np.float32)
+    _save(out / "embeddings.npy", vec)
+    _save(out / "crop_ids.npy", np.concatenate(ids) if ids else np.zeros(0, np.int64))
+    if catcher is not None:
+        _save(out / "attention.npy", np.concatenate(maps))
+    meta = {
+        "dataset": str(Path(data_path).resolve()),
+        "checkpoint": str(Path(checkpoint).resolve()),
+        "backbone": config.backbone,
+        "backbone_kwargs": config.backbone_kwargs,
+        "embed_dim": int(embed_dim),
+        "products": [product],
+        "random_init": bool(random_init),
+        "img_size": int(img_size),
+        "epoch": int(ckpt["epoch"]),
+        "normalisation": {
+            "stretch": config.augment.stretch,
+            "asinh_scale": config.augment.asinh_scale,
+            "clip_sigma": list(config.augment.clip_sigma),
+        },
+        "n": int(len(vec)),
+    }
+    tmp = out / f".meta.json.tmp{os.getpid()}"
+    tmp.write_text(json.dumps(meta, indent=1))
+    os.replace(tmp, out / "meta.json")
+    return out
+
+
+def _save(path: Path, array: np.ndarray) -> None:
+    tmp = path.with_name(f".{path.stem}.tmp{os.getpid()}.npy")
+    np.save(tmp, array)
+    os.replace(tmp, path)
