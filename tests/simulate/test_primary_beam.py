@@ -39,3 +39,16 @@ def test_beam_image_is_centred_on_the_phase_centre():
     assert np.unravel_index(np.argmax(pb), pb.shape) == (cy, cx)
     l, m = grid.pixel_lm()
     np.testing.assert_allclose(pb[5, 7], primary_beam_gain(l[5, 7], m[5, 7], 1.284e9), rtol=1e-6)
+
+
+@pytest.mark.parametrize("freq_hz", [0.9e9, 1.284e9, 1.67e9])
+def test_spline_beam_image_matches_direct_katbeam(freq_hz):
+    # 1.5" cells put the image on the spline path (nodes every 30"); it must
+    # agree with katbeam evaluated at every pixel to float32 rounding.
+    grid = Grid(301, 260, 1.5, 10.0, -30.0)
+    pb = primary_beam_image(grid, freq_hz)
+    l, m = grid.pixel_lm()
+    direct = primary_beam_gain(l, m, freq_hz)
+    np.testing.assert_allclose(pb, direct, rtol=0, atol=2e-7)
+    assert not pb.flags.writeable  # cached: callers must not change it
+    assert primary_beam_image(grid, freq_hz) is pb

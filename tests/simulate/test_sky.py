@@ -14,6 +14,7 @@ from click.testing import CliRunner
 
 from meersim.cli import main
 from meersim.errors import InputError
+from meersim.simulate import sky as sky_module
 from meersim.simulate.fitsio import write_image
 from meersim.simulate.grid import Grid
 from meersim.simulate.sky import band_channels, default_grid, mean_position, render_sky
@@ -68,6 +69,52 @@ def test_total_flux_of_each_shape(shape, n):
     assert sky.data.dtype == np.float32 and sky.data.shape == (1, 160, 160)
     assert sky.data.sum(dtype=np.float64) == pytest.approx(0.37, rel=5e-3)
     assert sky.data.min() >= 0.0
+
+
+@pytest.mark.parametrize(
+    ("major", "minor", "beta"),
+    [
+        (0.7, 0.3, 0.4),
+        (1.5, 0.6, 2.0),
+        (3.0, 1.0, 0.8),
+        (6.0, 5.5, 1.2),
+        (13.0, 4.0, 2.7),
+        (12.0, 0.4, 0.8),
+        (2.0, 0.12, 1.9),
+    ],
+)
+def test_fast_gaussian_matches_galsim_drawing(monkeypatch, major, minor, beta):
+    # Sizes in pixels (FWHM), beta counter-clockwise from +x; off-centre position.
+    x, y = 40.37, 27.81
+    fast, fx0, fy0 = sky_module.draw_component_stamp("gaussian", x, y, major, minor, beta)
+    assert sky_module._use_fast_gaussian("gaussian", np.nan, (fast.shape[0] - 1) // 2, minor)
+    monkeypatch.setattr(sky_module, "FAST_GAUSSIAN_MIN_MINOR_PIX", np.inf)  # galsim only
+    drawn, gx0, gy0 = sky_module.draw_component_stamp("gaussian", x, y, major, minor, beta)
+    assert (fx0, fy0) == (gx0, gy0) and fast.shape == drawn.shape
+    assert fast.sum() == pytest.approx(1.0, abs=1e-12)
+    np.testing.assert_allclose(fast, drawn, rtol=0, atol=1e-3 * drawn.max())
+
+
+@pytest.mark.parametrize(
+    ("major", "minor", "beta"), [(0.5, 0.35, 0.3), (1.2, 0.8, 2.2), (3.0, 1.5, 1.0)]
+)
+def test_fast_exponential_matches_galsim_pixel_integral(major, minor, beta):
+    import galsim
+
+    from meersim.catalogs.schema import sersic_scale_radius
+
+    x, y = 30.62, 25.18
+    fast, x0, y0 = sky_module.draw_component_stamp("exponential", x, y, major, minor, beta)
+    half = (fast.shape[0] - 1) // 2
+    assert sky_module._use_fast_exponential("exponential", half, minor)
+    # galsim's real-space draw integrates the profile over each pixel directly.
+    fwhm = np.sqrt(major * minor)
+    prof = galsim.Exponential(scale_radius=sersic_scale_radius(fwhm, 1.0))
+    prof = prof.shear(q=minor / major, beta=beta * galsim.radians)
+    image = galsim.ImageD(galsim.BoundsI(x0, x0 + 2 * half, y0, y0 + 2 * half), scale=1.0)
+    prof.drawImage(image=image, center=galsim.PositionD(x, y), method="real_space")
+    drawn = image.array / image.array.sum()
+    np.testing.assert_allclose(fast, drawn, rtol=0, atol=1e-3 * drawn.max())
 
 
 def test_sizes_follow_fwhm_convention():

@@ -21,14 +21,19 @@ from meersim.errors import InputError
 from meersim.simulate.grid import Grid
 from meersim.simulate.types import Beam, Image
 
-_VALID_BUNITS = {"JY/BEAM", "JY/PIXEL"}
+# "" is a dimensionless image (e.g. the primary-beam gain); FITS standard §4.4.2.
+_VALID_BUNITS = {"JY/BEAM", "JY/PIXEL", ""}
 
 
 def image_header(
     grid: Grid, bunit: str, beam: Beam | None = None, extra: dict | None = None
 ) -> fits.Header:
-    """Build a 4-D FITS header for ``grid`` (RA---SIN, DEC--SIN, FREQ, STOKES)."""
-    bunit = bunit.upper()
+    """Build a 4-D FITS header for ``grid`` (RA---SIN, DEC--SIN, FREQ, STOKES).
+
+    ``bunit``: ``"JY/BEAM"``, ``"JY/PIXEL"`` or ``""`` (dimensionless, e.g. a
+    primary-beam gain; BTYPE then is "Dimensionless" unless ``extra`` sets it).
+    """
+    bunit = str(bunit).strip().upper()
     if bunit not in _VALID_BUNITS:
         raise InputError(
             "image header", "BUNIT", f"{bunit!r} is not one of {sorted(_VALID_BUNITS)}."
@@ -41,7 +46,7 @@ def image_header(
         cdelt3 = 1.0e6
     h = fits.Header()
     h["BUNIT"] = bunit
-    h["BTYPE"] = "Intensity"
+    h["BTYPE"] = "Intensity" if bunit else "Dimensionless"
     h["BSCALE"] = 1.0
     h["BZERO"] = 0.0
     h.update(grid.wcs.to_header())
@@ -80,7 +85,8 @@ def write_image(
 ) -> Path:
     """Write ``data`` ([nchan, ny, nx] or [ny, nx]) to a 4-D FITS file, atomically.
 
-    ``bunit`` is ``"JY/BEAM"`` or ``"JY/PIXEL"``; ``beam`` gives BMAJ/BMIN/BPA;
+    ``bunit`` is ``"JY/BEAM"``, ``"JY/PIXEL"`` or ``""`` (dimensionless, e.g. a
+    primary-beam gain); ``beam`` gives BMAJ/BMIN/BPA;
     ``extra`` adds header cards (e.g. ``{"NOISERMS": 3e-6}`` in Jy/beam).
     Channel frequencies that are not evenly spaced are stored in a ``FREQS``
     table extension as well.

@@ -105,40 +105,51 @@ def weight_density(vis: Visibilities, grid: Grid) -> tuple[np.ndarray, tuple[int
     """Gridded natural-weight density ``W_k`` (Jy^-2, flat array) and its layout.
 
     Cell ``k = iu * nv + (iv - iv_min)`` for folded indices (``iu >= 0``); the
-    layout ``(iv_min, nv)`` lets :func:`_sample_cells` find each sample's cell.
+    layout ``(iv_min, nv)`` locates each sample's cell from its folded indices.
     Cells span exactly the uv range the data use, so no sample falls off the
-    grid. Works channel by channel: memory stays O(nrow).
+    grid.
     """
-    usable = ~vis.flag & (vis.weight > 0)
-    iv_min, iv_max = None, None
-    for c, f in enumerate(vis.freqs):
-        keep = usable[:, c]
-        if keep.any():
-            _, iv = uv_cell_indices(vis.uvw[keep], f, grid)
-            lo, hi = int(iv.min()), int(iv.max())
-            iv_min = lo if iv_min is None else min(iv_min, lo)
-            iv_max = hi if iv_max is None else max(iv_max, hi)
-    if iv_min is None:
-        return np.zeros(1), (0, 1)
-    layout = (iv_min, iv_max - iv_min + 1)
-    density = np.zeros(0)
-    for c in range(vis.nchan):
-        keep = usable[:, c]
-        if keep.any():
-            cells = _sample_cells(vis.uvw[keep], vis.freqs[c], grid, layout)
-            counts = np.bincount(cells, weights=vis.weight[keep, c].astype(np.float64))
-            if counts.size > density.size:
-                counts[: density.size] += density
-                density = counts
-            else:
-                density[: counts.size] += counts
+    density, layout, _ = _density_and_cells(vis, grid)
     return density, layout
 
 
-def _sample_cells(uvw_m, freq_hz, grid, layout) -> np.ndarray:
-    iu, iv = uv_cell_indices(uvw_m, freq_hz, grid)
-    iv_min, nv = layout
-    return iu * nv + (iv - iv_min)
+def _density_and_cells(vis: Visibilities, grid: Grid):
+    """:func:`weight_density` plus per channel (usable rows: mask or slice, their cell indices), or None."""
+    usable = ~vis.flag & (vis.weight > 0)
+    indices = []
+    iv_min, iv_max = None, None
+    for c, f in enumerate(vis.freqs):
+        keep = usable[:, c]
+        if not keep.any():
+            indices.append(None)
+            continue
+        all_rows = bool(keep.all())  # the common case: skip copying uvw
+        iu, iv = uv_cell_indices(vis.uvw if all_rows else vis.uvw[keep], f, grid)
+        keep = slice(None) if all_rows else keep
+        indices.append((keep, iu, iv))
+        lo, hi = int(iv.min()), int(iv.max())
+        iv_min = lo if iv_min is None else min(iv_min, lo)
+        iv_max = hi if iv_max is None else max(iv_max, hi)
+    if iv_min is None:
+        return np.zeros(1), (0, 1), [None] * vis.nchan
+    layout = (iv_min, iv_max - iv_min + 1)
+    nv = layout[1]
+    density = np.zeros(0)
+    cells_per_channel = []
+    for c, entry in enumerate(indices):
+        if entry is None:
+            cells_per_channel.append(None)
+            continue
+        keep, iu, iv = entry
+        cells = iu * nv + (iv - iv_min)
+        cells_per_channel.append((keep, cells))
+        counts = np.bincount(cells, weights=vis.weight[keep, c].astype(np.float64))
+        if counts.size > density.size:
+            counts[: density.size] += density
+            density = counts
+        else:
+            density[: counts.size] += counts
+    return density, layout, cells_per_channel
 
 
 def imaging_weights(
@@ -153,7 +164,7 @@ def imaging_weights(
     natural = np.where(vis.flag, 0.0, vis.weight).astype(np.float32)
     if weighting.scheme == "natural":
         return natural
-    density, layout = weight_density(vis, grid)
+    density, _, cells_per_channel = _density_and_cells(vis, grid)
     if weighting.scheme == "briggs":
         sum_w = float(natural.sum(dtype=np.float64))
         sum_density_sq = float(np.sum(density**2))
@@ -161,11 +172,11 @@ def imaging_weights(
             return natural
         f2 = (5.0 * 10.0 ** (-weighting.robust)) ** 2 / (sum_density_sq / sum_w)
     out = np.zeros(natural.shape, dtype=np.float32)
-    for c in range(vis.nchan):
-        keep = natural[:, c] > 0
-        if not keep.any():
+    for c, entry in enumerate(cells_per_channel):
+        if entry is None:
             continue
-        local = density[_sample_cells(vis.uvw[keep], vis.freqs[c], grid, layout)]
+        keep, cells = entry  # the rows with natural weight > 0 in channel c
+        local = density[cells]
         w = natural[keep, c].astype(np.float64)
         if weighting.scheme == "uniform":
             out[keep, c] = w / local
@@ -241,7 +252,8 @@ def make_dirty(
         grid.cell_rad,
         nthreads,
     )
-    return (raw / norm).astype(np.float32), norm
+    raw /= norm
+    return raw.astype(np.float32, copy=False), norm
 
 
 def make_psf(
@@ -262,7 +274,8 @@ def make_psf(
         norm = weight_norm(vis, w)
     ones = np.ones(vis.vis.shape, dtype=np.complex64)
     raw = _grid_weighted(ones, vis, w, 2 * grid.npix_x, 2 * grid.npix_y, grid.cell_rad, nthreads)
-    return (raw / norm).astype(np.float32)
+    raw /= norm
+    return raw.astype(np.float32, copy=False)
 
 
 def residual_image(
@@ -297,7 +310,8 @@ def residual_image(
         )
         residual_vis = residual_vis - predicted.astype(np.complex64)
     raw = _grid_weighted(residual_vis, vis, w, grid.npix_x, grid.npix_y, grid.cell_rad, nthreads)
-    return (raw / float(norm)).astype(np.float32)
+    raw /= float(norm)
+    return raw.astype(np.float32, copy=False)
 
 
 def predicted_rms(
@@ -311,12 +325,13 @@ def predicted_rms(
     is ``sum_i W_i^2 sigma_i^2 / norm^2`` at every pixel (w-term neglected).
     For natural weighting this is ``1 / sqrt(sum w)``.
     """
-    w = _check_weights(vis, imaging_weight).astype(np.float64)
+    w = _check_weights(vis, imaging_weight)
     if norm is None:
         norm = weight_norm(vis, w)
-    natural = np.asarray(vis.weight, dtype=np.float64)
-    ok = (w > 0) & (natural > 0)
-    variance_sum = float(np.sum(w[ok] ** 2 / natural[ok]))
+    natural = np.asarray(vis.weight)
+    terms = np.zeros(w.shape, dtype=np.float64)
+    np.divide(np.square(w, dtype=np.float64), natural, out=terms, where=(w > 0) & (natural > 0))
+    variance_sum = float(terms.sum())
     return float(np.sqrt(variance_sum) / norm)
 
 

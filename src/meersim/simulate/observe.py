@@ -23,13 +23,12 @@ from pathlib import Path
 
 import numpy as np
 import scipy.fft
-from astropy.io import fits
 
 from meersim import __version__
 from meersim.config import to_dict
 from meersim.errors import InputError
 from meersim.simulate.beamfit import convolve_centred, fit_clean_beam
-from meersim.simulate.fitsio import image_header, read_image, write_image
+from meersim.simulate.fitsio import read_image, write_image
 from meersim.simulate.grid import Grid
 from meersim.simulate.gridder import default_nthreads
 from meersim.simulate.imaging import (
@@ -167,18 +166,6 @@ def _header_cards(obs: Observation) -> dict:
     }
 
 
-def _write_gain_image(path: Path, data: np.ndarray, grid: Grid, extra: dict) -> None:
-    """Write a dimensionless image (the primary-beam gain) with the standard header."""
-    header = image_header(grid, "JY/BEAM", None, extra)
-    header["BUNIT"] = ""
-    header["BTYPE"] = "Beam gain"
-    tmp = path.with_name(path.name + ".tmp")
-    fits.PrimaryHDU(np.asarray(data, np.float32)[None, None], header=header).writeto(
-        tmp, overwrite=True
-    )
-    os.replace(tmp, path)
-
-
 def psf_grid(grid: Grid) -> Grid:
     """Grid of the PSF: twice the image size, same cell and centre (peak at pixel (ny, nx))."""
     return Grid(
@@ -218,8 +205,13 @@ def save_observation(obs: Observation, outdir, *, save_vis: bool = True) -> dict
     written["psf"] = write_image(
         outdir / "psf.fits", obs.psf, psf_grid(obs.grid), "JY/BEAM", obs.beam, cards
     )
-    written["pb"] = outdir / "pb.fits"
-    _write_gain_image(written["pb"], obs.primary_beam, obs.grid, {"PRODUCT": "primary beam"})
+    written["pb"] = write_image(
+        outdir / "pb.fits",
+        obs.primary_beam,
+        obs.grid,
+        "",
+        extra={"BTYPE": "Beam gain", "PRODUCT": "primary beam"},
+    )
     if save_vis and obs.vis is not None:
         v = obs.vis
         path = outdir / VIS_FILE

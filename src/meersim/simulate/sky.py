@@ -10,7 +10,11 @@ Conventions (see ``docs/sky.md``):
   centroid are exact (when all four pixels lie on the grid).
 * Extended components (gaussian, exponential, sersic) are drawn by galsim,
   convolved with the square pixel (flux integrated over each pixel), on a
-  postage stamp that is added into the full image.
+  postage stamp that is added into the full image. Gaussians (minor FWHM >=
+  ``FAST_GAUSSIAN_MIN_MINOR_PIX``) and small exponentials take a faster route: the
+  same pixel integral by Gauss-Legendre quadrature (error < 2e-5 of the peak).
+  galsim's FFT route smooths the exponential's cusp: it reads ~0.75% of the peak
+  off the exact pixel integral (galsim's own real-space draw) for discs of 5 px.
 * Size convention (``meersim.catalogs.schema``): ``major``/``minor`` are the FWHM
   of the profile along each axis for every shape. Exponential and Sersic rows use
   I ∝ exp[-(r/r0)^(1/n)] with r0 = FWHM / (2 (ln 2)^n). Sersic profiles are
@@ -25,6 +29,7 @@ Conventions (see ``docs/sky.md``):
 
 from __future__ import annotations
 
+import functools
 import math
 import warnings
 
@@ -60,6 +65,18 @@ STAMP_MARGIN_PIX = 2
 MIN_DRAWN_FWHM_PIX = 0.1
 #: Real-space pixel integration costs about this many FFT k-samples per stamp pixel.
 REAL_SPACE_COST_PER_PIXEL = 60.0
+
+#: Gaussians with a minor-axis FWHM of at least this many pixels are drawn by
+#: quadrature (:func:`_gaussian_stamp`) instead of galsim.
+FAST_GAUSSIAN_MIN_MINOR_PIX = 0.1
+#: ... and only while the quadrature grid (stamp side x nodes)^2 stays this small.
+FAST_GAUSSIAN_MAX_SAMPLES = 2**22
+
+#: Exponentials are drawn by quadrature (:func:`_exponential_stamp`) when the
+#: minor FWHM is at least this many pixels and the node grid has at most
+#: FAST_EXPONENTIAL_MAX_SAMPLES points; larger discs go through galsim.
+FAST_EXPONENTIAL_MIN_MINOR_PIX = 0.3
+FAST_EXPONENTIAL_MAX_SAMPLES = 2**17
 
 _GSPARAMS = galsim.GSParams(folding_threshold=1e-3, maximum_fft_size=16384)
 _PIXEL = galsim.Pixel(1.0, gsparams=_GSPARAMS)
@@ -258,6 +275,125 @@ def _stamp_half_width(shape: str, major_pix: float, n: float) -> int:
     return min(half, MAX_STAMP_HALF_WIDTH)
 
 
+@functools.lru_cache(maxsize=64)
+def _gauss_legendre(m: int) -> tuple[np.ndarray, np.ndarray]:
+    """Gauss-Legendre nodes and weights on [-1, 1]."""
+    return np.polynomial.legendre.leggauss(m)
+
+
+def _gauss_legendre_nodes(minor_pix: float) -> int:
+    """Gauss-Legendre nodes per pixel axis for a Gaussian of minor FWHM ``minor_pix`` (px).
+
+    Measured against the exact (erf) pixel integral of axis-aligned Gaussians:
+    ceil(4 / minor) nodes keep the error below 1e-5 of the peak for minor >= 0.1 px.
+    """
+    return int(min(max(math.ceil(4.0 / minor_pix), 4), 40))
+
+
+def _gaussian_stamp(x, y, half, major_pix, minor_pix, beta_rad) -> np.ndarray:
+    """Pixel-integrated elliptical Gaussian on the stamp ``[iy-half, iy+half] x [ix-half, ix+half]``.
+
+    Each pixel's integral is an m x m Gauss-Legendre sum of the profile
+    exp(-Q/2), Q = a dx^2 + 2 b dx dy + c dy^2, evaluated on the tensor grid of nodes.
+    Sizes are FWHM in pixels, ``beta_rad`` the major axis angle counter-clockwise
+    from +x. Returns float64 [2 half + 1, 2 half + 1], unnormalised.
+    """
+    m = _gauss_legendre_nodes(minor_pix)
+    t, w = _gauss_legendre(m)
+    t, w = 0.5 * t, 0.5 * w  # nodes and weights on [-1/2, 1/2]
+    offsets = np.arange(-half, half + 1, dtype=np.float64)
+    dx = ((round(x) - x) + offsets)[:, None] + t[None, :]  # [stamp, node]
+    dy = ((round(y) - y) + offsets)[:, None] + t[None, :]
+    fwhm_to_sigma = 1.0 / (2.0 * math.sqrt(2.0 * math.log(2.0)))
+    inv_a2 = (major_pix * fwhm_to_sigma) ** -2
+    inv_b2 = (minor_pix * fwhm_to_sigma) ** -2
+    c, s = math.cos(beta_rad), math.sin(beta_rad)
+    a = c * c * inv_a2 + s * s * inv_b2
+    b = c * s * (inv_a2 - inv_b2)
+    cc = s * s * inv_a2 + c * c * inv_b2
+    dx, dy = dx.reshape(-1), dy.reshape(-1)
+    # The whole quadratic form in one exponent: split into factors, the cross
+    # term of a thin tilted ellipse overflows far from the centre.
+    q = (0.5 * a * dx * dx)[None, :] + np.outer(b * dy, dx)
+    q += (0.5 * cc * dy * dy)[:, None]
+    values = np.exp(-q, out=q)
+    side = 2 * half + 1
+    return np.einsum("iajb,a,b->ij", values.reshape(side, m, side, m), w, w)
+
+
+def _exponential_axis_nodes(centre, first_edge, npix, minor_pix):
+    """Quadrature nodes along one stamp axis for an exponential centred at ``centre`` (px).
+
+    The pixel holding the cusp is split at it, so no segment has the cusp inside;
+    the cusp pixel and its two neighbours each side get 8 nodes per segment, the
+    others ceil(8 / minor) (3 to 8). Returns (positions, weights, pixel index).
+    """
+    far = int(min(max(math.ceil(8.0 / minor_pix), 3), 8))
+    cusp = math.floor(centre - first_edge)
+    pos, wts, pixels = [], [], []
+    for j in range(npix):
+        a, b = first_edge + j, first_edge + j + 1
+        t, w = _gauss_legendre(8 if abs(j - cusp) <= 2 else far)
+        for s0, s1 in ((a, centre), (centre, b)) if a < centre < b else ((a, b),):
+            h = 0.5 * (s1 - s0)
+            pos.append(s0 + (t + 1.0) * h)
+            wts.append(w * h)
+            pixels.append(np.full(t.size, j))
+    return np.concatenate(pos), np.concatenate(wts), np.concatenate(pixels)
+
+
+def _exponential_stamp(x, y, half, major_pix, minor_pix, beta_rad) -> np.ndarray:
+    """Pixel-integrated elliptical exponential exp(-r) on the stamp around (round x, round y).
+
+    r^2 = (u / r0_major)^2 + (v / r0_minor)^2 with r0 = FWHM / (2 ln 2) along each
+    axis (as galsim's sheared Exponential). Gauss-Legendre quadrature on segments
+    split at the cusp: within 2e-5 of the peak of the exact pixel integral.
+    Returns float64 [2 half + 1, 2 half + 1], unnormalised.
+    """
+    side = 2 * half + 1
+    xs, wx, px = _exponential_axis_nodes(x, round(x) - half - 0.5, side, minor_pix)
+    ys, wy, py = _exponential_axis_nodes(y, round(y) - half - 0.5, side, minor_pix)
+    dx, dy = xs - x, ys - y
+    inv_a2 = sersic_scale_radius(major_pix, 1.0) ** -2
+    inv_b2 = sersic_scale_radius(minor_pix, 1.0) ** -2
+    c, s = math.cos(beta_rad), math.sin(beta_rad)
+    a = c * c * inv_a2 + s * s * inv_b2
+    b = c * s * (inv_a2 - inv_b2)
+    cc = s * s * inv_a2 + c * c * inv_b2
+    q = (a * dx * dx)[None, :] + np.outer(2.0 * b * dy, dx)
+    q += (cc * dy * dy)[:, None]
+    np.maximum(q, 0.0, out=q)
+    np.sqrt(q, out=q)
+    np.negative(q, out=q)
+    np.exp(q, out=q)
+    q *= wy[:, None]
+    q *= wx[None, :]
+    by_column = np.add.reduceat(q, np.flatnonzero(np.diff(px, prepend=-1)), axis=1)
+    return np.add.reduceat(by_column, np.flatnonzero(np.diff(py, prepend=-1)), axis=0)
+
+
+def _exponential_samples(half, minor_pix) -> int:
+    far = int(min(max(math.ceil(8.0 / minor_pix), 3), 8))
+    per_axis = (2 * half + 1) * far + 6 * 8 + 8
+    return per_axis * per_axis
+
+
+def _use_fast_gaussian(shape, n, half, minor_pix) -> bool:
+    if not _drawn_as_gaussian(shape, n) or minor_pix < FAST_GAUSSIAN_MIN_MINOR_PIX:
+        return False
+    return ((2 * half + 1) * _gauss_legendre_nodes(minor_pix)) ** 2 <= FAST_GAUSSIAN_MAX_SAMPLES
+
+
+def _use_fast_exponential(shape, half, minor_pix) -> bool:
+    # Quadrature wins while the stamp is small (measured: 1.5 ms against galsim's
+    # 5-50 ms for minor FWHM < 1 px; galsim's FFT is faster for large discs).
+    return (
+        shape == "exponential"
+        and minor_pix >= FAST_EXPONENTIAL_MIN_MINOR_PIX
+        and _exponential_samples(half, minor_pix) <= FAST_EXPONENTIAL_MAX_SAMPLES
+    )
+
+
 def draw_component_stamp(shape, x, y, major_pix, minor_pix, beta_rad, n=np.nan):
     """Draw one extended component at unit flux on a stamp around pixel (x, y).
 
@@ -270,6 +406,12 @@ def draw_component_stamp(shape, x, y, major_pix, minor_pix, beta_rad, n=np.nan):
     minor_pix = min(max(float(minor_pix), MIN_AXIS_RATIO * major_pix), major_pix)
     half = _stamp_half_width(shape, major_pix, n)
     ix, iy = int(round(x)), int(round(y))
+    if _use_fast_gaussian(shape, n, half, minor_pix):
+        stamp = _gaussian_stamp(x, y, half, major_pix, minor_pix, beta_rad)
+        return stamp / stamp.sum(), ix - half, iy - half
+    if _use_fast_exponential(shape, half, minor_pix):
+        stamp = _exponential_stamp(x, y, half, major_pix, minor_pix, beta_rad)
+        return stamp / stamp.sum(), ix - half, iy - half
     image = galsim.ImageD(galsim.BoundsI(ix - half, ix + half, iy - half, iy + half), scale=1.0)
     fwhm = math.sqrt(major_pix * minor_pix)
     prof = _galsim_profile(shape, fwhm, minor_pix / major_pix, beta_rad, n)
