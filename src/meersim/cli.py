@@ -636,6 +636,94 @@ def crops_cmd(images, pairs, catalogs, size, stride, max_nan, channel, output, o
 # ---- ssl ------------------------------------------------------------------------
 # (train and embed commands)
 
+
+@main.command("train")
+@click.option(
+    "--data",
+    type=click.Path(exists=True, file_okay=False),
+    default=None,
+    help="Dataset directory (meersim dataset / crops).",
+)
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(exists=True, dir_okay=False),
+    default=None,
+    help="Train YAML (keys of TrainConfig; see docs/train.md).",
+)
+@click.option(
+    "--backbone",
+    default=None,
+    help="vit_tiny_patch16, vit_small_patch8, resnet18, resnet50 or a timm name.",
+)
+@click.option("--epochs", type=int, default=None, help="Epochs (passes over the dataset).")
+@click.option("--batch-size", type=int, default=None, help="Crops per process per step.")
+@click.option("--out-dim", type=int, default=None, help="DINO prototypes K (default 4096).")
+@click.option("--device", default=None, help="auto (default), cpu, cuda, cuda:N.")
+@click.option("--resume", is_flag=True, help="Continue from OUTPUT/checkpoint.pth.")
+@click.option("--progress/--no-progress", default=True, show_default=True, help="Progress bar.")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(file_okay=False),
+    required=True,
+    help="Run directory (checkpoint.pth, metrics.csv, steps.csv).",
+)
+@friendly_errors
+def train_cmd(data, config_path, backbone, epochs, batch_size, out_dim, device, resume,
+              progress, output):  # fmt: skip
+    """Train DINO (teacher-student self-distillation) on radio crops, one process.
+    For several GPUs/processes: torchrun --nproc_per_node=N -m meersim.ssl.train ..."""
+    from meersim.ssl.train import config_from_options, train
+
+    config = config_from_options(
+        config_path, output, resume, data=data, backbone=backbone, epochs=epochs,
+        batch_size=batch_size, out_dim=out_dim, device=device,
+    )  # fmt: skip
+    path = train(config, output, resume=resume, progress=progress)
+    click.echo(f"checkpoint {path}; metrics {output}/metrics.csv")
+
+
+@main.command("embed")
+@click.argument("checkpoint", type=click.Path(exists=True))
+@click.option(
+    "--data",
+    type=click.Path(exists=True, file_okay=False),
+    required=True,
+    help="Dataset directory to embed.",
+)
+@click.option(
+    "--product",
+    default=None,
+    help="Product to embed (default: restored if trained on it, else the first).",
+)
+@click.option("--attention", is_flag=True, help="Also write last-layer CLS attention (ViTs).")
+@click.option("--random-init", is_flag=True, help="Seeded random weights (untrained baseline).")
+@click.option("--batch-size", type=int, default=64, show_default=True, help="Crops per batch.")
+@click.option("--device", default=None, help="auto (default), cpu, cuda.")
+@click.option("--progress/--no-progress", default=True, show_default=True, help="Progress bar.")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(file_okay=False),
+    required=True,
+    help="Output directory (embeddings.npy, crop_ids.npy, meta.json).",
+)
+@friendly_errors
+def embed_cmd(checkpoint, data, product, attention, random_init, batch_size, device, progress,
+              output):  # fmt: skip
+    """Embed every crop with a checkpoint's teacher backbone (float32 [N, D])."""
+    from meersim.ssl.embed import embed, load_embeddings
+
+    out = embed(checkpoint, data, output, batch_size=batch_size, products=product,
+                attention=attention, random_init=random_init, device=device,
+                progress=progress)  # fmt: skip
+    emb = load_embeddings(out)
+    extra = f", attention {emb.attention.shape}" if emb.attention is not None else ""
+    click.echo(f"{out}: {emb.vectors.shape[0]} x {emb.vectors.shape[1]} embeddings "
+               f"({emb.meta['backbone']}, product {emb.meta['products'][0]}){extra}")  # fmt: skip
+
+
 # ---- eval -----------------------------------------------------------------------
 # (eval, search, sweep and demo commands)
 
@@ -836,6 +924,65 @@ def search_cmd(emb_dir, query, k, output, dataset, label, kind, nlist, nprobe, d
         click.echo(f"precision@{k} ({label}): {out['precision_at_k']:.3f}")
     if out["grid"]:
         click.echo(f"grid: {out['grid']}")
+
+
+@main.command("sweep")
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(exists=True, dir_okay=False),
+    required=True,
+    help="Sweep YAML (dataset, parameter, values, checkpoint or train).",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(file_okay=False),
+    required=True,
+    help="Sweep directory (resumable: finished values are skipped).",
+)
+@click.option("--quick", is_flag=True, help="Shrink datasets and training (tests, smoke runs).")
+@click.option("--device", default=None, help="torch device: cpu or cuda (default: auto).")
+@click.option("--quiet", is_flag=True, help="No progress output.")
+@friendly_errors
+def sweep_cmd(config_path, output, quick, device, quiet):
+    """Sweep one dataset parameter (e.g. noise_rms_jy in Jy/beam) and measure the embedding."""
+    from meersim.eval.sweep import load_sweep_config, run_sweep
+
+    config = load_sweep_config(config_path, device=device)
+    table = run_sweep(config, output, progress=not quiet, quick=quick)
+    cols = [c for c in ("value_label", "normalize", "n_crops", "count_mse", "count_r2",
+                        "class_accuracy") if c in table.colnames]  # fmt: skip
+    click.echo("  ".join(cols))
+    for row in table:
+        click.echo("  ".join(f"{row[c]:.4g}" if isinstance(row[c], float) else str(row[c])
+                             for c in cols))  # fmt: skip
+    click.echo(f"wrote {output}/sweep.ecsv, leakage.json, index.html")
+
+
+@main.command("demo")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(file_okay=False),
+    default="demo",
+    show_default=True,
+    help="Demo directory (resumable).",
+)
+@click.option("--quick", is_flag=True, help="A much smaller run (under a minute).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of every step.")
+@click.option(
+    "--device",
+    type=click.Choice(["cpu", "cuda"]),
+    default=None,
+    help="torch device (default: cuda when present).",
+)
+@friendly_errors
+def demo_cmd(output, quick, seed, device):
+    """Catalog -> dataset -> DINO -> embeddings -> evaluation -> noise sweep -> report."""
+    from meersim.eval.demo import run_demo
+
+    run_demo(output, quick=quick, seed=seed, device=device, progress=True)
 
 
 if __name__ == "__main__":

@@ -127,6 +127,18 @@ def test_resume_after_crash_is_identical(inline_store, tmp_path):
     _assert_same(store, inline_store)
 
 
+def test_rebuild_of_finished_store_is_a_no_op(inline_store):
+    manifest = (inline_store.path / "manifest.json").read_bytes()
+    seen = []
+    again = build_dataset(
+        tiny(), inline_store.path, workers=1, progress=False, on_field=seen.append
+    )
+    assert seen == []  # no field recomputed
+    assert again.manifest["complete"] and not (inline_store.path / "fields").exists()
+    assert (inline_store.path / "manifest.json").read_bytes() == manifest
+    _assert_same(again, inline_store)
+
+
 def test_other_seed_refuses_to_resume(inline_store, tmp_path):
     with pytest.raises(InputError, match="seed"):
         build_dataset(tiny(seed=8), inline_store.path, workers=1, progress=False)

@@ -87,6 +87,8 @@ class EvalConfig:
 METRIC_INFO = {
     "count_mse": ("source count: linear-probe MSE", "sources^2", "lower"),
     "count_r2": ("source count: linear-probe R^2", "", "higher"),
+    "detected_count_mse": ("sources above 5 sigma: linear-probe MSE", "sources^2", "lower"),
+    "detected_count_r2": ("sources above 5 sigma: linear-probe R^2", "", "higher"),
     "log_flux_mse": ("log10 total flux: linear-probe MSE", "dex^2", "lower"),
     "log_flux_r2": ("log10 total flux: linear-probe R^2", "", "higher"),
     "log_rms_mse": ("log10 noise rms: linear-probe MSE", "dex^2", "lower"),
@@ -108,6 +110,10 @@ def _targets(truth: Table, cfg: EvalConfig) -> tuple[dict[str, np.ndarray], list
         out["count"] = np.asarray(truth["n_sources"], float)
     else:
         notes.append("no n_sources column: count probe skipped")
+    # The seed study's counts come from PyBDSF catalogs, i.e. detected sources
+    # (Lastufka et al. 2024); n_detectable is their simulated analogue.
+    if "n_detectable" in truth.colnames:
+        out["detected_count"] = np.asarray(truth["n_detectable"], float)
     if "total_flux" in truth.colnames:
         out["log_flux"] = np.log10(
             np.maximum(np.asarray(truth["total_flux"], float), cfg.flux_floor_jy)

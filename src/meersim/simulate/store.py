@@ -399,7 +399,16 @@ class FieldWriter:
         return truth, src
 
     def finalize(self, keep_staging: bool = False) -> Path:
-        """Write ``crops.ecsv``/``sources.ecsv`` in field order and mark the store complete."""
+        """Write ``crops.ecsv``/``sources.ecsv`` in field order and mark the store complete.
+
+        On a store that is already complete this changes nothing (the per-field truth
+        files it was made from are gone); it only removes staging left by a crash
+        between marking the store complete and deleting the staging area.
+        """
+        if self.manifest.get("complete"):
+            if not keep_staging:
+                shutil.rmtree(self.staging, ignore_errors=True)
+            return self.root
         self.flush()
         if len(self.manifest["fields_finished"]) != self.n_fields:
             missing = sorted(set(range(self.n_fields)) - set(self.manifest["fields_finished"]))
