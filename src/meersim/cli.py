@@ -730,6 +730,8 @@ def embed_cmd(checkpoint, data, product, attention, random_init, batch_size, dev
 _EVAL_SUMMARY = (
     "count_mse",
     "count_r2",
+    "detected_count_mse",
+    "detected_count_r2",
     "log_flux_r2",
     "log_rms_r2",
     "class_accuracy",
