@@ -7,10 +7,12 @@ changes; an unknown key is an error that names the file and the key.
 from __future__ import annotations
 
 import dataclasses
+import math
 import typing
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any, TypeVar
 
+import numpy as np
 import yaml
 
 from meersim.errors import InputError
@@ -73,14 +75,27 @@ def from_dict(cls: type[T], data: dict[str, Any] | None, source: str = "config")
         raise InputError(source, cls.__name__, str(exc)) from None
 
 
-def to_dict(obj: Any) -> Any:
-    """Turn a (nested) dataclass into plain YAML/JSON-serialisable Python objects."""
+def to_dict(obj: Any, *, finite_only: bool = False) -> Any:
+    """Turn a (nested) dataclass into plain YAML/JSON-serialisable Python objects.
+
+    numpy arrays become lists, numpy scalars Python scalars, paths strings. With
+    ``finite_only``, NaN and infinite floats become None (strict JSON).
+    """
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return {f.name: to_dict(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+        return {
+            f.name: to_dict(getattr(obj, f.name), finite_only=finite_only)
+            for f in dataclasses.fields(obj)
+        }
     if isinstance(obj, (list, tuple)):
-        return [to_dict(v) for v in obj]
+        return [to_dict(v, finite_only=finite_only) for v in obj]
     if isinstance(obj, dict):
-        return {str(k): to_dict(v) for k, v in obj.items()}
-    if hasattr(obj, "item") and callable(obj.item) and getattr(obj, "ndim", 1) == 0:
-        return obj.item()
+        return {str(k): to_dict(v, finite_only=finite_only) for k, v in obj.items()}
+    if isinstance(obj, np.ndarray):
+        return to_dict(obj.tolist(), finite_only=finite_only)
+    if isinstance(obj, np.generic):
+        obj = obj.item()
+    if isinstance(obj, PurePath):
+        return str(obj)
+    if finite_only and isinstance(obj, float) and not math.isfinite(obj):
+        return None
     return obj

@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from meersim.errors import InputError
+from meersim.eval.plotting import save_figure
 
 
 def upsample_attention(attention: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
@@ -235,11 +236,7 @@ def plot_attention(
             ax.contour(mask.astype(float), levels=[0.5], colors="cyan", linewidths=0.4)
         ax.set_title(f"head {h}", fontsize=7)
     fig.subplots_adjust(left=0.01, right=0.99, bottom=0.01, top=0.9, wspace=0.05, hspace=0.2)
-    out_png = Path(out_png)
-    out_png.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out_png, dpi=dpi)
-    plt.close(fig)
-    return out_png
+    return save_figure(fig, out_png, dpi)
 
 
 def plot_overlap(result: dict, out_png, dpi: int = 100) -> Path:
@@ -259,7 +256,4 @@ def plot_overlap(result: dict, out_png, dpi: int = 100) -> Path:
     ax.set_xticks(np.arange(overlap.size))
     ax.legend(fontsize=7, frameon=False)
     fig.subplots_adjust(left=0.12, right=0.98, bottom=0.16, top=0.95)
-    out_png = Path(out_png)
-    fig.savefig(out_png, dpi=dpi)
-    plt.close(fig)
-    return out_png
+    return save_figure(fig, out_png, dpi)

@@ -30,6 +30,7 @@ from tqdm.auto import tqdm
 
 from meersim.config import to_dict
 from meersim.errors import InputError
+from meersim.eval.plotting import save_figure
 from meersim.eval.probes import (
     classification_scores,
     fit_predict_classification,
@@ -369,20 +370,6 @@ def raw_pixel_pca(
 # ----------------------------------------------------------------------------------
 # the pipeline behind `meersim eval`
 # ----------------------------------------------------------------------------------
-def _json_clean(obj):
-    if isinstance(obj, dict):
-        return {str(k): _json_clean(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_json_clean(v) for v in obj]
-    if isinstance(obj, np.generic):
-        obj = obj.item()
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    if isinstance(obj, Path):
-        return str(obj)
-    return obj
-
-
 def evaluate_run(
     emb_dir,
     out_dir,
@@ -583,7 +570,7 @@ def write_metrics(result: dict, path) -> Path:
     """Write the result (without predictions) as JSON; NaN/inf become null."""
     path = Path(path)
     clean = {k: v for k, v in result.items() if k != "predictions"}
-    path.write_text(json.dumps(_json_clean(clean), indent=1))
+    path.write_text(json.dumps(to_dict(clean, finite_only=True), indent=1))
     return path
 
 
@@ -693,10 +680,7 @@ def _plot_metric_bars(result: dict, out_dir: Path, dpi: int = 100) -> Path:
     ax.axhline(0, color="k", lw=0.5)
     ax.legend(fontsize=7, frameon=False)
     fig.subplots_adjust(left=0.07, right=0.99, bottom=0.3, top=0.95)
-    path = out_dir / "metrics.png"
-    fig.savefig(path, dpi=dpi)
-    plt.close(fig)
-    return path
+    return save_figure(fig, out_dir / "metrics.png", dpi)
 
 
 def _plot_count_scatter(result: dict, truth: Table, out_dir: Path, dpi: int = 100) -> Path:
@@ -719,10 +703,7 @@ def _plot_count_scatter(result: dict, truth: Table, out_dir: Path, dpi: int = 10
         ax.set_ylabel("predicted", fontsize=7)
         ax.tick_params(labelsize=6)
     fig.subplots_adjust(left=0.1, right=0.98, bottom=0.16, top=0.88, wspace=0.35)
-    path = out_dir / "count_scatter.png"
-    fig.savefig(path, dpi=dpi)
-    plt.close(fig)
-    return path
+    return save_figure(fig, out_dir / "count_scatter.png", dpi)
 
 
 __all__ = [

@@ -9,6 +9,7 @@ from sklearn.decomposition import PCA
 from sklearn.manifold import TSNE
 from sklearn.preprocessing import StandardScaler
 
+from meersim.eval.plotting import save_figure
 from meersim.eval.probes import l2_normalise
 
 # (truth column, colour-bar label, log10 the values?)
@@ -99,11 +100,7 @@ def plot_map(
         ax.set_yticks([])
     fig.suptitle(title, fontsize=9)
     fig.subplots_adjust(left=0.02, right=0.97, bottom=0.03, top=0.82, wspace=0.25)
-    out_png = Path(out_png)
-    out_png.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out_png, dpi=dpi)
-    plt.close(fig)
-    return out_png
+    return save_figure(fig, out_png, dpi)
 
 
 def write_maps(

@@ -14,6 +14,7 @@ import faiss
 import numpy as np
 
 from meersim.errors import InputError
+from meersim.eval.plotting import save_figure
 from meersim.eval.probes import l2_normalise
 
 DEFAULT_COUNT_BINS = (0, 1, 2, 4, 8, 16, 32)
@@ -214,11 +215,7 @@ def plot_neighbour_grid(
         ax.imshow(display_stretch(img), origin="lower", cmap="inferno")
         ax.set_title(title, fontsize=7, color="C3" if i == 0 else "black")
     fig.subplots_adjust(left=0.01, right=0.99, bottom=0.01, top=0.92, wspace=0.05, hspace=0.25)
-    out_png = Path(out_png)
-    out_png.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out_png, dpi=dpi)
-    plt.close(fig)
-    return out_png
+    return save_figure(fig, out_png, dpi)
 
 
 def crop_label(truth_row) -> str:

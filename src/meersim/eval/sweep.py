@@ -40,6 +40,7 @@ from astropy.table import Table
 
 from meersim.config import from_dict, load_yaml, to_dict
 from meersim.errors import InputError
+from meersim.eval.plotting import save_figure
 
 NORMALIZE_MODES = ("noise", "fixed")
 # metric -> (column in sweep.ecsv, label); better direction as in evaluate.METRIC_INFO
@@ -319,10 +320,9 @@ def _label(value) -> str:
 
 
 def _write_json(path: Path, obj) -> None:
-    from meersim.eval.evaluate import _json_clean
 
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(json.dumps(_json_clean(obj), indent=1))
+    tmp.write_text(json.dumps(to_dict(obj, finite_only=True), indent=1))
     os.replace(tmp, path)
 
 
@@ -517,8 +517,7 @@ def plot_sweep(table: Table, out_dir: Path, parameter: str, dpi: int = 100) -> l
         ax.legend(fontsize=8)
         fig.tight_layout()
         name = f"{metric}.png"
-        fig.savefig(out_dir / name)
-        plt.close(fig)
+        save_figure(fig, out_dir / name)
         names.append(name)
     return names
 

@@ -242,7 +242,7 @@ def save_observation(obs: Observation, outdir, *, save_vis: bool = True) -> dict
         "noise_rms_predicted_jy": float(obs.noise_rms_predicted),
         "noise_rms_measured_jy": float(obs.noise_rms_measured),
         "files": {k: p.name for k, p in written.items()},
-        "meta": _jsonable(obs.meta),
+        "meta": to_dict(obs.meta),
     }
     json_path = outdir / OBSERVATION_JSON
     tmp = outdir / (OBSERVATION_JSON + ".tmp")
@@ -250,21 +250,6 @@ def save_observation(obs: Observation, outdir, *, save_vis: bool = True) -> dict
     os.replace(tmp, json_path)
     written["json"] = json_path
     return written
-
-
-def _jsonable(value):
-    value = to_dict(value)
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, Path):
-        return str(value)
-    return value
 
 
 def load_observation(outdir, *, load_vis: bool = True) -> Observation:
@@ -446,7 +431,7 @@ def observe(
         "mode": mode,
         "products": list(products),
         "pb_cut": float(pb_cut),
-        "setup": _jsonable(setup),
+        "setup": to_dict(setup),
         "nvis_unflagged": vis.nvis_unflagged,
         "nrow": vis.nrow,
         "channel_freqs_hz": [float(f) for f in vis.freqs],

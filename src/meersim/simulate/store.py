@@ -37,6 +37,7 @@ import numpy as np
 import zarr
 from astropy.table import Table, vstack
 
+from meersim.config import to_dict
 from meersim.errors import InputError
 
 FORMAT_NAME = "meersim-crops"
@@ -92,18 +93,8 @@ def _read_table(path: Path) -> Table:
     return Table.read(path, format="ascii.ecsv")
 
 
-def _json_default(obj):
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, Path):
-        return str(obj)
-    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
-
-
 def _write_manifest(root: Path, manifest: dict) -> None:
-    _atomic_write_text(root / MANIFEST, json.dumps(manifest, indent=1, default=_json_default))
+    _atomic_write_text(root / MANIFEST, json.dumps(to_dict(manifest), indent=1))
 
 
 def _read_manifest(root: Path) -> dict:
@@ -338,7 +329,7 @@ class FieldWriter:
             _write_table(result.sources, tmp / SOURCES_TABLE)
         meta = {"field_id": fid, "n_crops": n, "params": result.params or {}}
         meta["timings"] = result.timings or {}
-        _atomic_write_text(tmp / "field.json", json.dumps(meta, default=_json_default))
+        _atomic_write_text(tmp / "field.json", json.dumps(to_dict(meta)))
         os.replace(tmp, final)
 
     # -- appending -------------------------------------------------------------------
@@ -460,7 +451,7 @@ def open_field_writer(
                 ("config", extra.get("config")),
                 ("seed", extra.get("seed")),
             )
-            if key in old and json.loads(json.dumps(new, default=_json_default)) != old[key]
+            if key in old and json.loads(json.dumps(to_dict(new))) != old[key]
         ]
         if mismatch:
             raise InputError(
@@ -508,7 +499,7 @@ def open_field_writer(
     }
     for key, value in extra.items():
         info.setdefault(key, value)
-    info = json.loads(json.dumps(info, default=_json_default))
+    info = json.loads(json.dumps(to_dict(info)))
     _write_manifest(root, info)
     return FieldWriter(root, info)
 
