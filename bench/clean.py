@@ -39,8 +39,6 @@ def main():
     if args.threads:
         os.environ["MEERSIM_NTHREADS"] = str(args.threads)
 
-    from meersim.simulate.uvcoverage import ObservationSetup
-
     from meersim.catalogs import synthesize
     from meersim.simulate.clean import CleanConfig, clean
     from meersim.simulate.grid import Grid
@@ -48,6 +46,7 @@ def main():
     from meersim.simulate.imaging import Weighting
     from meersim.simulate.observe import observe
     from meersim.simulate.sky import render_sky
+    from meersim.simulate.uvcoverage import ObservationSetup
 
     npix = args.npix or (1024 if args.quick else 2048)
     hours = args.hours or (2.0 if args.quick else 8.0)

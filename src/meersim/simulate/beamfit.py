@@ -40,8 +40,10 @@ def _normalise(sigma_a, sigma_b, pa_rad):
     return sigma_a, sigma_b, pa_deg
 
 
-def _main_lobe(psf: np.ndarray, peak_yx: tuple[int, int], cutoff: float) -> np.ndarray:
-    """Boolean mask of pixels above ``cutoff`` x peak connected to the peak.
+def _main_lobe(
+    psf: np.ndarray, peak_yx: tuple[int, int], cutoff: float
+) -> tuple[np.ndarray, tuple[int, int]]:
+    """Pixels above ``cutoff`` x peak connected to the peak: a boolean window and its corner (y0, x0).
 
     Labels a window around the peak, doubled until the lobe no longer touches
     its edge (the main lobe is a few pixels; labelling a 4k x 4k PSF is slow).
@@ -63,9 +65,7 @@ def _main_lobe(psf: np.ndarray, peak_yx: tuple[int, int], cutoff: float) -> np.n
             or (lobe[:, -1].any() and x1 < nx)
         )
         if whole or not touches:
-            mask = np.zeros(psf.shape, dtype=bool)
-            mask[y0:y1, x0:x1] = lobe
-            return mask
+            return lobe, (y0, x0)
         half *= 2
 
 
@@ -88,7 +88,7 @@ def fit_clean_beam(psf: np.ndarray, cell_arcsec: float, cutoff: float = PSF_CUTO
     -------
     Beam with FWHM in arcsec and BPA in degrees east of north, in (-90, 90].
     """
-    psf = np.asarray(psf, dtype=np.float64)
+    psf = np.asarray(psf)  # kept in its own precision: only the fit box is promoted to float64
     if psf.ndim == 3 and psf.shape[0] == 1:
         psf = psf[0]
     if psf.ndim != 2 or not np.all(np.isfinite(psf)):
@@ -102,11 +102,12 @@ def fit_clean_beam(psf: np.ndarray, cell_arcsec: float, cutoff: float = PSF_CUTO
     window = psf[cy - ry : cy + ry + 1, cx - rx : cx + rx + 1]
     wy, wx = np.unravel_index(np.argmax(window), window.shape)
     py, px = int(cy - ry + wy), int(cx - rx + wx)
-    peak = psf[py, px]
+    peak = float(psf[py, px])
     if not peak > 0:
         raise InputError("psf", "peak", "is not positive; cannot fit a clean beam.")
-    lobe = _main_lobe(psf, (py, px), cutoff)
+    lobe, (wy0, wx0) = _main_lobe(psf, (py, px), cutoff)
     ys, xs = np.nonzero(lobe)
+    ys, xs = ys + wy0, xs + wx0
     if ys.size < 3 or ys.min() == 0 or xs.min() == 0 or ys.max() == ny - 1 or xs.max() == nx - 1:
         raise InputError(
             "psf",
@@ -117,11 +118,12 @@ def fit_clean_beam(psf: np.ndarray, cell_arcsec: float, cutoff: float = PSF_CUTO
     # Fit box: bounding box of the main lobe, one pixel of margin.
     y0, y1 = ys.min() - 1, ys.max() + 2
     x0, x1 = xs.min() - 1, xs.max() + 2
-    box_lobe = lobe[y0:y1, x0:x1]
+    box_lobe = np.zeros((y1 - y0, x1 - x0), dtype=bool)
+    box_lobe[ys - y0, xs - x0] = True
     yy, xx = np.mgrid[y0:y1, x0:x1]
     dx = (xx - px)[box_lobe].astype(float)
     dy = (yy - py)[box_lobe].astype(float)
-    values = psf[y0:y1, x0:x1][box_lobe] / peak
+    values = psf[y0:y1, x0:x1][box_lobe].astype(np.float64) / peak
 
     # Initial guess from second moments of the lobe (east/north frame).
     wts = np.clip(values, 1e-6, None)

@@ -14,6 +14,9 @@ ducc0 itself computes ``exp(-2 pi i [u l' + v m' - w (n - 1)])`` with
 in ``tests/simulate/test_gridder.py``). meersim images are ``[y, x]`` with
 east to the left (``l = -(x - nx//2) * cell``), so we pass the transposed image
 with ``flip_u=True`` (l' = -l) and ``flip_w=True`` (restores the +w sign).
+
+ducc0 reads and writes strided arrays, so the transposes are views: no image
+is copied on the way in or out. Boolean masks are passed as their uint8 view.
 """
 
 from __future__ import annotations
@@ -42,6 +45,12 @@ def default_nthreads() -> int:
 def default_epsilon(dtype) -> float:
     """Gridder accuracy: single precision cannot go below ~1e-5 (ducc0 docs)."""
     return 2e-5 if np.dtype(dtype) in (np.float32, np.complex64) else 1e-7
+
+
+def _mask_u8(mask) -> np.ndarray:
+    """A boolean mask as the uint8 array ducc0 wants (a view when it is already bool)."""
+    mask = np.asarray(mask)
+    return mask.view(np.uint8) if mask.dtype == np.bool_ else mask.astype(np.uint8)
 
 
 def image_to_vis(
@@ -74,12 +83,12 @@ def image_to_vis(
     -------
     complex array (nrow, nchan), complex64 for a float32 image.
     """
-    image = np.ascontiguousarray(np.asarray(image).T)
+    image = np.asarray(image).T  # a view: ducc0 takes strided arrays
     if epsilon is None:
         epsilon = default_epsilon(image.dtype)
     kwargs = {}
     if mask is not None:
-        kwargs["mask"] = np.ascontiguousarray(mask, dtype=np.uint8)
+        kwargs["mask"] = _mask_u8(mask)
     return ducc0.wgridder.dirty2vis(
         uvw=np.ascontiguousarray(uvw, dtype=np.float64),
         freq=np.ascontiguousarray(freqs, dtype=np.float64),
@@ -115,19 +124,20 @@ def vis_to_image(
 
     ``weight`` (nrow, nchan) multiplies each visibility; ``mask`` (bool) drops
     flagged ones. Divide the result by the sum of weights (or the PSF peak) to
-    get Jy/beam.
+    get Jy/beam. ``vis`` may be a broadcast (zero-stride) array, e.g. all ones
+    for a PSF. Returns float32 for complex64 ``vis``, else float64.
     """
-    vis = np.ascontiguousarray(vis)
+    vis = np.asarray(vis)
+    real = np.float32 if vis.dtype == np.complex64 else np.float64
     if epsilon is None:
         epsilon = default_epsilon(vis.dtype)
     kwargs = {}
     if weight is not None:
-        kwargs["wgt"] = np.ascontiguousarray(
-            weight, dtype=np.float32 if vis.dtype == np.complex64 else np.float64
-        )
+        kwargs["wgt"] = np.asarray(weight, dtype=real)
     if mask is not None:
-        kwargs["mask"] = np.ascontiguousarray(mask, dtype=np.uint8)
-    dirty = ducc0.wgridder.vis2dirty(
+        kwargs["mask"] = _mask_u8(mask)
+    dirty = np.empty((int(npix_y), int(npix_x)), dtype=real)
+    ducc0.wgridder.vis2dirty(
         uvw=np.ascontiguousarray(uvw, dtype=np.float64),
         freq=np.ascontiguousarray(freqs, dtype=np.float64),
         vis=vis,
@@ -142,6 +152,7 @@ def vis_to_image(
         flip_v=FLIP_V,
         flip_w=FLIP_W,
         divide_by_n=False,
+        dirty=dirty.T,  # ducc0 writes [x, y]; the transposed view fills our [y, x] array
         **kwargs,
     )
-    return np.ascontiguousarray(dirty.T)
+    return dirty

@@ -84,72 +84,56 @@ class Weighting:
         raise InputError("weighting", "value", f"cannot interpret {value!r} as a weighting.")
 
 
-def uv_cell_indices(uvw_m: np.ndarray, freq_hz: float, grid: Grid) -> tuple[np.ndarray, np.ndarray]:
-    """Integer uv-cell indices of each row at one frequency, folded onto one half-plane.
+def uv_cells(vis: Visibilities, grid: Grid) -> tuple[np.ndarray, np.ndarray, int]:
+    """Folded uv cell of every sample: ``(cells, usable, ncells)``, channel-major (nchan, nrow).
 
     Cell size is ``1 / (npix * cell_rad)`` wavelengths along each axis. A
-    visibility and its Hermitian conjugate land in the same cell: rows with
-    ``iu < 0`` (or ``iu == 0`` and ``iv < 0``) are mirrored.
+    visibility and its Hermitian conjugate land in the same cell: samples with
+    ``iu < 0`` (or ``iu == 0`` and ``iv < 0``) are mirrored. Cell
+    ``k = iu * nv + (iv - iv_min)`` (int64), where ``[iv_min, iv_min + nv)`` is
+    the v range the usable samples (unflagged, weight > 0) span, so none falls
+    off the grid; unusable samples get cell 0 and ``usable`` False.
     """
-    scale_u = freq_hz / SPEED_OF_LIGHT * grid.npix_x * grid.cell_rad
-    scale_v = freq_hz / SPEED_OF_LIGHT * grid.npix_y * grid.cell_rad
-    iu = np.rint(uvw_m[:, 0] * scale_u).astype(np.int64)
-    iv = np.rint(uvw_m[:, 1] * scale_v).astype(np.int64)
-    mirror = (iu < 0) | ((iu == 0) & (iv < 0))
-    iu[mirror] *= -1
-    iv[mirror] *= -1
-    return iu, iv
+    usable = ~vis.flag.T & (vis.weight.T > 0)
+    if not usable.any():
+        return np.zeros(usable.shape, dtype=np.int64), usable, 1
+    per_wavelength = np.asarray(vis.freqs, dtype=np.float64) / SPEED_OF_LIGHT
+    # One (nchan, nrow) pass per axis, in place (u and v scale with frequency):
+    # fresh arrays of this size cost more in page faults than in arithmetic.
+    iu = np.multiply.outer(per_wavelength * (grid.npix_x * grid.cell_rad), vis.uvw[:, 0])
+    iv = np.multiply.outer(per_wavelength * (grid.npix_y * grid.cell_rad), vis.uvw[:, 1])
+    np.rint(iu, out=iu)
+    np.rint(iv, out=iv)
+    # Mirror onto iu >= 0: iu and iv are whole numbers, so iu + sign(iv)/4 has the
+    # sign of iu, or of iv where iu = 0 (and is +0 where both are 0).
+    sign = np.sign(iv)
+    sign *= 0.25
+    sign += iu
+    np.copysign(1.0, sign, out=sign)
+    iu *= sign
+    iv *= sign
+    all_usable = bool(usable.all())
+    used_iv = iv if all_usable else iv[usable]
+    iv_min, iv_max = float(used_iv.min()), float(used_iv.max())
+    nv = int(iv_max - iv_min) + 1
+    iu *= nv
+    iv -= iv_min
+    iu += iv
+    if not all_usable:
+        iu[~usable] = 0.0
+    cells = iu.astype(np.int64)
+    return cells, usable, int(cells.max()) + 1
 
 
-def weight_density(vis: Visibilities, grid: Grid) -> tuple[np.ndarray, tuple[int, int]]:
-    """Gridded natural-weight density ``W_k`` (Jy^-2, flat array) and its layout.
-
-    Cell ``k = iu * nv + (iv - iv_min)`` for folded indices (``iu >= 0``); the
-    layout ``(iv_min, nv)`` locates each sample's cell from its folded indices.
-    Cells span exactly the uv range the data use, so no sample falls off the
-    grid.
-    """
-    density, layout, _ = _density_and_cells(vis, grid)
-    return density, layout
-
-
-def _density_and_cells(vis: Visibilities, grid: Grid):
-    """:func:`weight_density` plus per channel (usable rows: mask or slice, their cell indices), or None."""
-    usable = ~vis.flag & (vis.weight > 0)
-    indices = []
-    iv_min, iv_max = None, None
-    for c, f in enumerate(vis.freqs):
-        keep = usable[:, c]
-        if not keep.any():
-            indices.append(None)
-            continue
-        all_rows = bool(keep.all())  # the common case: skip copying uvw
-        iu, iv = uv_cell_indices(vis.uvw if all_rows else vis.uvw[keep], f, grid)
-        keep = slice(None) if all_rows else keep
-        indices.append((keep, iu, iv))
-        lo, hi = int(iv.min()), int(iv.max())
-        iv_min = lo if iv_min is None else min(iv_min, lo)
-        iv_max = hi if iv_max is None else max(iv_max, hi)
-    if iv_min is None:
-        return np.zeros(1), (0, 1), [None] * vis.nchan
-    layout = (iv_min, iv_max - iv_min + 1)
-    nv = layout[1]
-    density = np.zeros(0)
-    cells_per_channel = []
-    for c, entry in enumerate(indices):
-        if entry is None:
-            cells_per_channel.append(None)
-            continue
-        keep, iu, iv = entry
-        cells = iu * nv + (iv - iv_min)
-        cells_per_channel.append((keep, cells))
-        counts = np.bincount(cells, weights=vis.weight[keep, c].astype(np.float64))
-        if counts.size > density.size:
-            counts[: density.size] += density
-            density = counts
-        else:
-            density[: counts.size] += counts
-    return density, layout, cells_per_channel
+def weight_density(vis: Visibilities, grid: Grid) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Gridded natural-weight density ``W_k`` (Jy^-2, float64 flat array) and :func:`uv_cells`'s
+    ``cells`` and ``usable`` (channel-major), from which ``W`` at each sample is ``W[cells]``."""
+    cells, usable, ncells = uv_cells(vis, grid)
+    natural = vis.weight.T.astype(np.float64)  # channel-major copy, zero where unusable
+    if not usable.all():
+        natural[~usable] = 0.0
+    density = np.bincount(cells.ravel(), weights=natural.ravel(), minlength=ncells)
+    return density, cells, usable
 
 
 def imaging_weights(
@@ -161,28 +145,24 @@ def imaging_weights(
     cell), as in CASA/WSClean where the density grid is the image's uv grid.
     """
     weighting = Weighting() if weighting is None else Weighting.from_any(weighting)
-    natural = np.where(vis.flag, 0.0, vis.weight).astype(np.float32)
+    natural = np.where(vis.flag, np.float32(0.0), np.asarray(vis.weight, dtype=np.float32))
     if weighting.scheme == "natural":
         return natural
-    density, _, cells_per_channel = _density_and_cells(vis, grid)
+    density, cells, usable = weight_density(vis, grid)
+    local = density[cells]  # channel-major (nchan, nrow)
     if weighting.scheme == "briggs":
         sum_w = float(natural.sum(dtype=np.float64))
         sum_density_sq = float(np.sum(density**2))
         if sum_w <= 0 or sum_density_sq <= 0:
             return natural
         f2 = (5.0 * 10.0 ** (-weighting.robust)) ** 2 / (sum_density_sq / sum_w)
-    out = np.zeros(natural.shape, dtype=np.float32)
-    for c, entry in enumerate(cells_per_channel):
-        if entry is None:
-            continue
-        keep, cells = entry  # the rows with natural weight > 0 in channel c
-        local = density[cells]
-        w = natural[keep, c].astype(np.float64)
-        if weighting.scheme == "uniform":
-            out[keep, c] = w / local
-        else:
-            out[keep, c] = w / (1.0 + local * f2)
-    return out
+        local *= f2
+        local += 1.0
+    with np.errstate(divide="ignore", invalid="ignore"):  # unusable samples may sit on W = 0
+        out = np.divide(natural.T, local)
+    if not usable.all():
+        out[~usable] = 0.0
+    return np.ascontiguousarray(out.T, dtype=np.float32)
 
 
 def _check_weights(vis: Visibilities, imaging_weight: np.ndarray) -> np.ndarray:
@@ -194,6 +174,8 @@ def _check_weights(vis: Visibilities, imaging_weight: np.ndarray) -> np.ndarray:
             f"shape {imaging_weight.shape} does not match visibilities {vis.vis.shape}.",
             "Compute weights with imaging_weights(vis, grid, weighting).",
         )
+    if not vis.flag.any():
+        return imaging_weight
     return np.where(vis.flag, np.float32(0.0), imaging_weight)
 
 
@@ -220,6 +202,7 @@ def _grid_weighted(
     cell_rad: float,
     nthreads: int | None,
 ) -> np.ndarray:
+    flagged = vis.flag.any()  # with no flags, skip the mask (ducc0 then tests nothing per sample)
     return vis_to_image(
         values,
         vis.uvw,
@@ -228,7 +211,7 @@ def _grid_weighted(
         npix_y,
         cell_rad,
         weight=weight,
-        mask=~vis.flag,
+        mask=~vis.flag if flagged else None,
         nthreads=nthreads,
     )
 
@@ -238,11 +221,16 @@ def make_dirty(
     grid: Grid,
     imaging_weight: np.ndarray,
     *,
+    norm: float | None = None,
     nthreads: int | None = None,
 ) -> tuple[np.ndarray, float]:
-    """MFS dirty image float32 [ny, nx] in Jy/beam and its normalisation ``norm`` (Jy^-2)."""
+    """MFS dirty image float32 [ny, nx] in Jy/beam and its normalisation ``norm`` (Jy^-2).
+
+    ``norm`` (the sum of imaging weights, :func:`weight_norm`) is computed if not given.
+    """
     w = _check_weights(vis, imaging_weight)
-    norm = weight_norm(vis, w)
+    if norm is None:
+        norm = weight_norm(vis, w)
     raw = _grid_weighted(
         np.asarray(vis.vis, dtype=np.complex64),
         vis,
@@ -272,7 +260,7 @@ def make_psf(
     w = _check_weights(vis, imaging_weight)
     if norm is None:
         norm = weight_norm(vis, w)
-    ones = np.ones(vis.vis.shape, dtype=np.complex64)
+    ones = np.broadcast_to(np.complex64(1.0), vis.vis.shape)  # zero-stride: nothing allocated
     raw = _grid_weighted(ones, vis, w, 2 * grid.npix_x, 2 * grid.npix_y, grid.cell_rad, nthreads)
     raw /= norm
     return raw.astype(np.float32, copy=False)
@@ -328,17 +316,22 @@ def predicted_rms(
     w = _check_weights(vis, imaging_weight)
     if norm is None:
         norm = weight_norm(vis, w)
-    natural = np.asarray(vis.weight)
-    terms = np.zeros(w.shape, dtype=np.float64)
-    np.divide(np.square(w, dtype=np.float64), natural, out=terms, where=(w > 0) & (natural > 0))
-    variance_sum = float(terms.sum())
+    natural = np.asarray(vis.weight, dtype=np.float32)
+    terms = np.zeros(w.shape, dtype=np.float32)  # W^2 / w per sample, summed in float64
+    np.divide(w, natural, out=terms, where=(w > 0) & (natural > 0))
+    terms *= w
+    variance_sum = float(terms.sum(dtype=np.float64))
     return float(np.sqrt(variance_sum) / norm)
 
 
 def robust_rms(image: np.ndarray) -> float:
     """1.4826 x median absolute deviation of the finite pixels (Jy/beam): the Gaussian sigma."""
-    values = np.asarray(image, dtype=np.float64)
-    values = values[np.isfinite(values)]
+    values = np.asarray(image)
+    if values.dtype not in (np.float32, np.float64):
+        values = values.astype(np.float64)
+    values = values[np.isfinite(values)]  # a copy, so the medians may reorder it in place
     if values.size == 0:
         return float("nan")
-    return float(1.4826 * np.median(np.abs(values - np.median(values))))
+    centre = np.median(values, overwrite_input=True)
+    np.abs(np.subtract(values, centre, out=values), out=values)
+    return float(1.4826 * np.median(values, overwrite_input=True))

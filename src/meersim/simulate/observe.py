@@ -86,8 +86,10 @@ def image_products(obs: Observation, names=None, pb_cut: float | None = None) ->
 
 def channel_weight_fractions(vis: Visibilities, imaging_weight: np.ndarray, norm: float):
     """Share of the MFS image each channel carries: sum of its imaging weights / norm."""
-    w = np.where(vis.flag, 0.0, np.asarray(imaging_weight, dtype=np.float64))
-    return w.sum(axis=0) / float(norm)
+    w = np.asarray(imaging_weight)
+    if vis.flag.any():
+        w = np.where(vis.flag, 0.0, w)
+    return w.sum(axis=0, dtype=np.float64) / float(norm)
 
 
 def image_plane_noise(
@@ -324,13 +326,12 @@ def band_primary_beam(grid: Grid, freqs_hz, channel_fractions) -> np.ndarray:
     if not total > 0:
         fractions = np.ones_like(fractions)
         total = fractions.sum()
-    pb = np.zeros((grid.npix_y, grid.npix_x), dtype=np.float64)
+    pb = np.zeros((grid.npix_y, grid.npix_x), dtype=np.float32)  # gains in [0, 1]: float32 suffices
     for f, share in zip(freqs_hz, fractions, strict=True):
         if share > 0:
-            pb += share * np.asarray(primary_beam_image(grid, float(f)), dtype=np.float64).reshape(
-                grid.npix_y, grid.npix_x
-            )
-    return (pb / total).astype(np.float32)
+            beam = primary_beam_image(grid, float(f)).reshape(pb.shape)
+            pb += np.float32(share / total) * beam
+    return pb
 
 
 def _check_mode(mode: str, products) -> tuple[str, tuple[str, ...]]:
@@ -414,15 +415,16 @@ def observe(
             noise_rng = np.random.default_rng([setup.seed, 3])
     grid = output_grid(sky.grid, vis.freqs)
     bar = _progress_bar(progress, 4, f"imaging ({mode} mode)")  # weights, psf, dirty, beam
-    weights = imaging_weights(vis, grid, weighting)
+    weights = imaging_weights(vis, grid, weighting)  # zero where flagged
+    norm = weight_norm(vis, weights)
     bar.update()
-    psf = make_psf(vis, grid, weights, nthreads=nthreads)
+    psf = make_psf(vis, grid, weights, norm=norm, nthreads=nthreads)
     bar.update()
     if mode == "vis":
-        dirty, norm = make_dirty(vis, grid, weights, nthreads=nthreads)
+        dirty, _ = make_dirty(vis, grid, weights, norm=norm, nthreads=nthreads)
         pb = band_primary_beam(grid, vis.freqs, channel_weight_fractions(vis, weights, norm))
     else:
-        dirty, norm, pb = _image_plane_dirty(sky, vis, weights, psf, grid, noise_rng)
+        dirty, pb = _image_plane_dirty(sky, vis, weights, norm, psf, grid, noise_rng)
     bar.update()
     beam = fit_clean_beam(psf, grid.cell_arcsec)
     bar.update()
@@ -458,12 +460,11 @@ def _progress_bar(enabled: bool, total: int, desc: str):
     return tqdm(total=total, desc=desc, disable=not enabled, leave=False)
 
 
-def _image_plane_dirty(sky, vis, weights, psf, grid, rng):
-    """Image-plane mode: (weighted apparent sky) * PSF + coloured noise; also returns norm, band PB."""
+def _image_plane_dirty(sky, vis, weights, norm, psf, grid, rng):
+    """Image-plane mode: (weighted apparent sky) * PSF + coloured noise; also returns the band PB."""
     from meersim.simulate.primary_beam import primary_beam_image
     from meersim.simulate.visibilities import sky_at_frequency
 
-    norm = weight_norm(vis, weights)
     fractions = channel_weight_fractions(vis, weights, norm)
     apparent = np.zeros((grid.npix_y, grid.npix_x), dtype=np.float64)
     band_pb = np.zeros_like(apparent)
@@ -480,4 +481,4 @@ def _image_plane_dirty(sky, vis, weights, psf, grid, rng):
     dirty = convolve_centred(apparent, psf)
     if rng is not None:
         dirty = dirty + image_plane_noise(vis, weights, norm, grid, rng)
-    return dirty.astype(np.float32), norm, (band_pb / fractions.sum()).astype(np.float32)
+    return dirty.astype(np.float32), (band_pb / fractions.sum()).astype(np.float32)

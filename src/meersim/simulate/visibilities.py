@@ -12,10 +12,12 @@ grid centre) must equal the sky grid's centre.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 
 from meersim.errors import InputError
-from meersim.simulate.gridder import image_to_vis
+from meersim.simulate.gridder import default_nthreads, image_to_vis
 from meersim.simulate.noise import sigma_for_target_rms, visibility_sigma
 from meersim.simulate.primary_beam import primary_beam_image
 from meersim.simulate.telescope import Array, load_array
@@ -118,6 +120,33 @@ def simulate_coverage(
     )
 
 
+def thermal_noise(nrow: int, sigma_jy, seed: int, *, nthreads: int | None = None) -> np.ndarray:
+    """Complex Gaussian noise, channel-major complex64 (nchan, nrow), in Jy.
+
+    Real and imaginary parts each have standard deviation ``sigma_jy[c]`` (Jy)
+    in channel c. Each channel draws from its own stream, spawned from
+    ``SeedSequence([seed, 2])``, so the result depends on the seed alone and
+    the channels can be drawn in parallel (numpy releases the GIL while filling).
+    """
+    sigma = np.asarray(sigma_jy, dtype=np.float64)
+    streams = np.random.SeedSequence([seed, 2]).spawn(sigma.size)
+    noise = np.empty((sigma.size, nrow), dtype=np.complex64)
+
+    def draw(c: int) -> None:
+        parts = noise[c].view(np.float32)  # real and imaginary parts, interleaved
+        np.random.default_rng(streams[c]).standard_normal(dtype=np.float32, out=parts)
+        parts *= np.float32(sigma[c])
+
+    workers = min(nthreads or default_nthreads(), sigma.size)
+    if workers > 1:
+        with ThreadPoolExecutor(workers) as pool:
+            list(pool.map(draw, range(sigma.size)))
+    else:
+        for c in range(sigma.size):
+            draw(c)
+    return noise
+
+
 def simulate_visibilities(
     sky: Sky,
     setup: ObservationSetup,
@@ -141,25 +170,25 @@ def simulate_visibilities(
     vis = simulate_coverage(setup, array)
     grid = sky.grid
     nrow, nchan = vis.vis.shape
+    noise = None
+    if setup.noise:
+        sigma = np.asarray(vis.meta["sigma_jy"], dtype=np.float64)
+        noise = thermal_noise(nrow, sigma, setup.seed, nthreads=nthreads)
     data = np.empty((nrow, nchan), dtype=np.complex64)
     for c in tqdm(range(nchan), desc="predicting channels", disable=not progress, leave=False):
         f = float(vis.freqs[c])
         apparent = sky_at_frequency(sky, f) * primary_beam_image(grid, f)
         if np.any(apparent):
-            data[:, c] = image_to_vis(
-                apparent.astype(np.float32), vis.uvw, vis.freqs[c : c + 1], grid.cell_rad,
-                nthreads=nthreads,
+            predicted = image_to_vis(
+                apparent.astype(np.float32, copy=False), vis.uvw, vis.freqs[c : c + 1],
+                grid.cell_rad, nthreads=nthreads,
             )[:, 0]  # fmt: skip
+            if noise is None:
+                data[:, c] = predicted
+            else:
+                np.add(predicted, noise[c], out=data[:, c])
         else:
-            data[:, c] = 0
-    if setup.noise:
-        rng = np.random.default_rng([setup.seed, 2])
-        sigma = np.asarray(vis.meta["sigma_jy"], dtype=np.float64)
-        # Draw real and imaginary parts straight into a complex64 buffer (float32 view).
-        noise = np.empty((nrow, nchan), dtype=np.complex64)
-        rng.standard_normal(dtype=np.float32, out=noise.view(np.float32))
-        noise *= sigma.astype(np.float32)
-        data += noise
+            data[:, c] = 0 if noise is None else noise[c]
     vis.vis = data
     vis.meta["noise"] = bool(setup.noise)
     vis.meta["sky_channels_hz"] = [float(f) for f in grid.freqs]
