@@ -47,7 +47,7 @@ def _observe_and_image(tmp_path, weighting: Weighting, wsclean_weight: list[str]
                "-use-wgridder", "-no-update-model-required", "-name", name, str(ms)]  # fmt: skip
     subprocess.run(command, check=True, capture_output=True, timeout=300)
     dirty = fits.open(name + "-dirty.fits")[0]
-    psf = fits.getdata(name + "-psf.fits")[0, 0]
+    psf = fits.open(name + "-psf.fits")[0]
     return obs, dirty.data[0, 0], WCS(dirty.header).celestial, psf
 
 
@@ -61,9 +61,15 @@ def test_natural_weighting_dirty_image_matches_wsclean(tmp_path):
     obs, ws_dirty, ws_wcs, ws_psf = _observe_and_image(
         tmp_path, Weighting("natural"), ["-weight", "natural"]
     )
+    ws_psf = ws_psf.data[0, 0]
     peak = float(np.abs(obs.dirty).max())
+    difference = np.abs(ws_dirty - obs.dirty)
+    inner = difference[NPIX // 4 : -NPIX // 4, NPIX // 4 : -NPIX // 4]
+    print(f"\nnatural: max |WSClean - meersim| / peak {difference.max() / peak:.2e} "
+          f"(inner half {inner.max() / peak:.2e})")  # fmt: skip
     # Same data, same gridder family: the images agree pixel by pixel.
-    assert np.abs(ws_dirty - obs.dirty).max() < 2e-3 * peak
+    assert difference.max() < 2e-3 * peak
+    assert inner.max() < 2e-4 * peak
     for x, y, _ in SOURCES:
         mx, my, m_peak = _peak_near(obs.dirty, x, y)
         wx, wy, w_peak = _peak_near(ws_dirty, x, y)
@@ -73,26 +79,41 @@ def test_natural_weighting_dirty_image_matches_wsclean(tmp_path):
         separation = ws_wcs.pixel_to_world(wx, wy).separation(
             GRID.wcs.celestial.pixel_to_world(mx, my)
         )
+        print(f"  source at ({x}, {y}): same pixel, {separation.arcsec:.3f} arcsec apart, "
+              f"peak {m_peak:.5f} (meersim) {w_peak:.5f} (WSClean)")  # fmt: skip
         assert separation.arcsec < 0.1 * CELL
         assert w_peak == pytest.approx(m_peak, rel=1e-3)
-    centre = obs.psf[NPIX // 2 : NPIX // 2 + NPIX, NPIX // 2 : NPIX // 2 + NPIX]
-    assert np.abs(ws_psf - centre).max() < 2e-3
+    psf_difference = np.abs(ws_psf - _psf_centre(obs.psf)).max()
+    print(f"  PSF max difference {psf_difference:.2e}")
+    assert psf_difference < 2e-3
+
+
+def _psf_centre(psf):
+    """The [NPIX, NPIX] centre of meersim's [2 NPIX, 2 NPIX] PSF, on WSClean's pixels."""
+    return psf[NPIX // 2 : NPIX // 2 + NPIX, NPIX // 2 : NPIX // 2 + NPIX]
 
 
 def test_briggs_weighting_close_to_wsclean(tmp_path):
-    obs, ws_dirty, _, ws_psf = _observe_and_image(
-        # padding 1: WSClean then grids the weights on the image's own uv grid, as meersim does.
-        tmp_path,
-        Weighting("briggs", -0.5),
-        ["-weight", "briggs", "-0.5", "-padding", "1.0"],
-    )
+    # padding 1: WSClean then grids the weights on the image's own uv grid, as meersim does.
+    briggs = ["-weight", "briggs", "-0.5", "-padding", "1.0"]
+    obs, ws_dirty, _, psf_hdu = _observe_and_image(tmp_path, Weighting("briggs", -0.5), briggs)
+    ws_psf = psf_hdu.data[0, 0]
+    print("\nbriggs -0.5:")
     for x, y, _ in SOURCES:
         _, _, m_peak = _peak_near(obs.dirty, x, y)
         _, _, w_peak = _peak_near(ws_dirty, x, y)
+        print(f"  source at ({x}, {y}): peak {m_peak:.4f} (meersim) {w_peak:.4f} (WSClean)")
         assert w_peak == pytest.approx(m_peak, rel=0.01)
+    psf_difference = np.abs(ws_psf - _psf_centre(obs.psf)).max()
     # meersim's clean-beam fit of WSClean's PSF matches its fit of its own PSF.
     ours = obs.beam
     theirs = fit_clean_beam(ws_psf, CELL)
+    print(f"  PSF max difference {psf_difference:.2e}; meersim's fit: own PSF "
+          f"{ours.bmaj_arcsec:.2f} x {ours.bmin_arcsec:.2f} arcsec PA {ours.bpa_deg:.1f}, "
+          f"WSClean's PSF {theirs.bmaj_arcsec:.2f} x {theirs.bmin_arcsec:.2f} PA "
+          f"{theirs.bpa_deg:.1f}; WSClean's own fit {psf_hdu.header['BMAJ'] * 3600:.2f} x "
+          f"{psf_hdu.header['BMIN'] * 3600:.2f} PA {psf_hdu.header['BPA']:.1f}")  # fmt: skip
+    assert psf_difference < 0.02
     assert theirs.bmaj_arcsec == pytest.approx(ours.bmaj_arcsec, rel=0.02)
     assert theirs.bmin_arcsec == pytest.approx(ours.bmin_arcsec, rel=0.02)
     assert theirs.bpa_deg == pytest.approx(ours.bpa_deg, abs=2.0)

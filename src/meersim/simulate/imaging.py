@@ -129,7 +129,7 @@ def weight_density(vis: Visibilities, grid: Grid) -> tuple[np.ndarray, np.ndarra
     """Gridded natural-weight density ``W_k`` (Jy^-2, float64 flat array) and :func:`uv_cells`'s
     ``cells`` and ``usable`` (channel-major), from which ``W`` at each sample is ``W[cells]``."""
     cells, usable, ncells = uv_cells(vis, grid)
-    natural = vis.weight.T.astype(np.float64)  # channel-major copy, zero where unusable
+    natural = np.ascontiguousarray(vis.weight.T, dtype=np.float64)  # zeroed where unusable
     if not usable.all():
         natural[~usable] = 0.0
     density = np.bincount(cells.ravel(), weights=natural.ravel(), minlength=ncells)
