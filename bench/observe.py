@@ -26,7 +26,7 @@ import ducc0
 import numpy as np
 
 from meersim.simulate.grid import Grid
-from meersim.simulate.gridder import FLIP_U, FLIP_V, FLIP_W, default_epsilon
+from meersim.simulate.gridder import FLIP_U, FLIP_V, FLIP_W, default_epsilon, image_to_vis
 from meersim.simulate.imaging import Weighting
 from meersim.simulate.observe import observe
 from meersim.simulate.primary_beam import clear_primary_beam_cache, primary_beam_image
@@ -70,6 +70,56 @@ def bare_ducc0(sky: Sky, vis, weight, cell_rad: float, nthreads: int) -> float:
         npix_x=2 * nx, npix_y=2 * ny, **common,
     )  # fmt: skip
     return time.perf_counter() - t0
+
+
+def time_inside_ducc0(run) -> tuple[float, float]:
+    """(total seconds of ``run()``, seconds spent inside ducc0.wgridder calls)."""
+    spent = []
+    originals = {name: getattr(ducc0.wgridder, name) for name in ("dirty2vis", "vis2dirty")}
+
+    def timed(function):
+        def call(**kwargs):
+            t0 = time.perf_counter()
+            try:
+                return function(**kwargs)
+            finally:
+                spent.append(time.perf_counter() - t0)
+
+        return call
+
+    try:
+        for name, function in originals.items():
+            setattr(ducc0.wgridder, name, timed(function))
+        t0 = time.perf_counter()
+        run()
+        total = time.perf_counter() - t0
+    finally:
+        for name, function in originals.items():
+            setattr(ducc0.wgridder, name, function)
+    return total, sum(spent)
+
+
+def blas_spin_check(sky: Sky, vis, nthreads: int, repeat: int) -> tuple[float, float]:
+    """Fastest dirty2vis (s) right after a BLAS product on all cores, and after one on one core.
+
+    The product is the primary beam's spline evaluation (1024 x 53 x 1024 for a 1024^2 grid).
+    """
+    from threadpoolctl import threadpool_limits
+
+    rng = np.random.default_rng(0)
+    left = rng.random((sky.grid.npix_y, 53))
+    middle = rng.random((53, 53))
+    right = rng.random((53, sky.grid.npix_x))
+    image = sky.data[0]
+    after = {"all": [], "one": []}
+    for _ in range(repeat):
+        for key, limit in (("all", None), ("one", 1)):
+            with threadpool_limits(limits=limit, user_api="blas"):
+                _ = left @ middle @ right
+            t0 = time.perf_counter()
+            image_to_vis(image, vis.uvw, vis.freqs[:1], sky.grid.cell_rad, nthreads=nthreads)
+            after[key].append(time.perf_counter() - t0)
+    return min(after["all"]), min(after["one"])
 
 
 def main():
@@ -124,13 +174,21 @@ def main():
     print(f"observe (vis mode):   {t_full:7.2f} s")
     print(f"bare ducc0 floor:     {t_bare:7.2f} s  (predict + dirty + psf)")
     print(f"overhead ratio:       {t_full / t_bare:7.3f}  (fastest / fastest; target < 1.15)")
-    print(f"                      {paired:7.3f}  (median of the {len(t_bare)} paired runs)")
+    print(f"                      {paired:7.3f}  (median of the {args.repeat} paired runs)")
     print(f"observe (image mode): {t_image:7.2f} s  ({t_full / t_image:.1f}x faster than vis)")
     # Three passes over the visibilities (predict, dirty, psf).
     print(f"throughput: {3 * nvis / t_bare / 1e6 / nthreads:.2f} Mvis/s/core bare, "
           f"{3 * nvis / t_full / 1e6 / nthreads:.2f} Mvis/s/core through observe")  # fmt: skip
     print(f"beam (this run): {obs.beam.bmaj_arcsec:.2f}\" x {obs.beam.bmin_arcsec:.2f}\" "
           f"PA {obs.beam.bpa_deg:.1f} deg")  # fmt: skip
+
+    clear_primary_beam_cache()
+    total, inside = time_inside_ducc0(lambda: observe(sky, setup, weighting, mode="vis"))
+    print(f"one more observe: {total:.2f} s, {inside:.2f} s inside ducc0, "
+          f"{total - inside:.2f} s outside")  # fmt: skip
+    slow, fast = blas_spin_check(sky, vis, nthreads, args.repeat)
+    print(f"dirty2vis right after a BLAS product on all cores: {slow:.3f} s, "
+          f"on one core: {fast:.3f} s (ratio {slow / fast:.2f})")  # fmt: skip
 
     if not args.no_full_beam:
         full = dataclasses.replace(
