@@ -165,7 +165,8 @@ def imaging_weights(
     return np.ascontiguousarray(out.T, dtype=np.float32)
 
 
-def _check_weights(vis: Visibilities, imaging_weight: np.ndarray) -> np.ndarray:
+def unflagged_weights(vis: Visibilities, imaging_weight: np.ndarray) -> np.ndarray:
+    """``imaging_weight`` as float32 (nrow, nchan), checked against ``vis``, 0 where flagged."""
     imaging_weight = np.asarray(imaging_weight, dtype=np.float32)
     if imaging_weight.shape != vis.vis.shape:
         raise InputError(
@@ -181,7 +182,7 @@ def _check_weights(vis: Visibilities, imaging_weight: np.ndarray) -> np.ndarray:
 
 def weight_norm(vis: Visibilities, imaging_weight: np.ndarray) -> float:
     """Sum of imaging weights of unflagged samples: the raw PSF peak (Jy^-2)."""
-    w = _check_weights(vis, imaging_weight)
+    w = unflagged_weights(vis, imaging_weight)
     norm = float(w.sum(dtype=np.float64))
     if not norm > 0:
         raise InputError(
@@ -228,7 +229,7 @@ def make_dirty(
 
     ``norm`` (the sum of imaging weights, :func:`weight_norm`) is computed if not given.
     """
-    w = _check_weights(vis, imaging_weight)
+    w = unflagged_weights(vis, imaging_weight)
     if norm is None:
         norm = weight_norm(vis, w)
     raw = _grid_weighted(
@@ -257,7 +258,7 @@ def make_psf(
     The peak equals 1 to the gridder accuracy (~1e-5); it is not renormalised,
     so the PSF and the dirty image share one ``norm``.
     """
-    w = _check_weights(vis, imaging_weight)
+    w = unflagged_weights(vis, imaging_weight)
     if norm is None:
         norm = weight_norm(vis, w)
     ones = np.broadcast_to(np.complex64(1.0), vis.vis.shape)  # zero-stride: nothing allocated
@@ -290,7 +291,7 @@ def residual_image(
             "model",
             f"shape {model.shape} does not match grid ({grid.npix_y}, {grid.npix_x}).",
         )
-    w = _check_weights(vis, imaging_weight)
+    w = unflagged_weights(vis, imaging_weight)
     residual_vis = np.asarray(vis.vis, dtype=np.complex64)
     if np.any(model):
         predicted = image_to_vis(
@@ -313,7 +314,7 @@ def predicted_rms(
     is ``sum_i W_i^2 sigma_i^2 / norm^2`` at every pixel (w-term neglected).
     For natural weighting this is ``1 / sqrt(sum w)``.
     """
-    w = _check_weights(vis, imaging_weight)
+    w = unflagged_weights(vis, imaging_weight)
     if norm is None:
         norm = weight_norm(vis, w)
     natural = np.asarray(vis.weight, dtype=np.float32)

@@ -467,13 +467,10 @@ def _image_plane_dirty(sky, vis, weights, norm, psf, grid, rng):
 
     fractions = channel_weight_fractions(vis, weights, norm)
     apparent = np.zeros((grid.npix_y, grid.npix_x), dtype=np.float64)
-    band_pb = np.zeros_like(apparent)
     for f, share in zip(vis.freqs, fractions, strict=True):
         if share > 0:
-            gain = np.asarray(primary_beam_image(sky.grid, float(f)), dtype=np.float64)
-            gain = gain.reshape(apparent.shape)
-            apparent += share * sky_at_frequency(sky, float(f)) * gain
-            band_pb += share * gain
+            gain = primary_beam_image(sky.grid, float(f)).reshape(apparent.shape)
+            apparent += share * sky_at_frequency(sky, float(f)) * gain.astype(np.float64)
     # A sample at (u, v) puts the same fringe in the dirty image of a point source
     # as in the PSF shifted to it, so (MFS, w-term aside) dirty = sum_c share_c
     # (apparent_c * PSF_c); we use the band PSF for every channel, which keeps
@@ -481,4 +478,4 @@ def _image_plane_dirty(sky, vis, weights, norm, psf, grid, rng):
     dirty = convolve_centred(apparent, psf)
     if rng is not None:
         dirty = dirty + image_plane_noise(vis, weights, norm, grid, rng)
-    return dirty.astype(np.float32), (band_pb / fractions.sum()).astype(np.float32)
+    return dirty.astype(np.float32), band_primary_beam(grid, vis.freqs, fractions)
