@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import warnings
 
 import click
 
@@ -27,6 +28,12 @@ def friendly_errors(func):
 @click.version_option(__version__, prog_name="meersim")
 def main():
     """meersim: simulated MeerKAT images with known truth, for self-supervised learning."""
+    # Warnings reach a command-line user as one line, without Python's source echo.
+    warnings.formatwarning = _format_warning
+
+
+def _format_warning(message, category, filename, lineno, line=None) -> str:
+    return f"warning: {message}\n"
 
 
 # ---- catalogs -------------------------------------------------------------------
