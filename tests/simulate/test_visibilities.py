@@ -13,6 +13,7 @@ from meersim.simulate.visibilities import (
     simulate_coverage,
     simulate_visibilities,
     sky_at_frequency,
+    thermal_noise,
 )
 
 RA, DEC = 150.0, -30.0
@@ -64,6 +65,21 @@ def test_noise_only_visibilities_have_the_requested_sigma():
     # reproducible from the seed
     again = simulate_visibilities(Sky(np.zeros(GRID.shape, np.float32), GRID), setup)
     np.testing.assert_array_equal(again.vis, vis.vis)
+
+
+def test_thermal_noise_depends_on_the_seed_alone_not_the_threads():
+    sigma = np.array([1.0, 3.0, 0.5])
+    serial = thermal_noise(20000, sigma, seed=7, nthreads=1)
+    parallel = thermal_noise(20000, sigma, seed=7, nthreads=3)
+    assert serial.shape == (3, 20000) and serial.dtype == np.complex64
+    np.testing.assert_array_equal(serial, parallel)
+    for c, s in enumerate(sigma):
+        for part in (serial[c].real, serial[c].imag):
+            assert np.std(part) == pytest.approx(s, rel=0.03)  # 20000 samples: 0.5 % scatter
+            assert abs(np.mean(part)) < 0.03 * s
+    # channels are independent streams, and another seed gives other noise
+    assert abs(np.corrcoef(serial[0].real, serial[1].real)[0, 1]) < 0.05
+    assert not np.array_equal(thermal_noise(20000, sigma, seed=8, nthreads=1), serial)
 
 
 def test_sefd_noise_matches_radiometer_equation():
