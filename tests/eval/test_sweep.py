@@ -76,6 +76,16 @@ def test_sweep_config_errors(tmp_path):
     ds = dataset_config_for(SweepConfig(dataset=DATASET, parameter="observation.hours",
                                         values=[1.0, 4.0], checkpoint="x"), 4.0)  # fmt: skip
     assert ds.observation["hours"] == 4.0
+    # the morphology of the synthetic sources can be swept too
+    ds = dataset_config_for(SweepConfig(dataset=DATASET, parameter="morphology.agn_compact_fraction",
+                                        values=[0.1, 0.9], checkpoint="x"), 0.9)  # fmt: skip
+    assert ds.morphology == {"agn_compact_fraction": 0.9}
+    with pytest.raises(InputError, match="sfg_crossover_mjy"):
+        dataset_config_for(SweepConfig(dataset=DATASET, parameter="morphology.agn_fraction",
+                                       values=[0.1, 0.9], checkpoint="x"), 0.9)  # fmt: skip
+    with pytest.raises(InputError, match="agn_compact_fraction"):
+        dataset_config_for(SweepConfig(dataset=DATASET, parameter="morphology.agn_compact_fraction",
+                                       values=[0.1, 1.5], checkpoint="x"), 1.5)  # fmt: skip
     with pytest.raises(InputError, match="checkpoint"):
         SweepConfig(dataset=DATASET, parameter="noise_rms_jy", values=[1e-6, 2e-6])
     path = tmp_path / "s.yaml"

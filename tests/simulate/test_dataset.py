@@ -14,6 +14,7 @@ from meersim.simulate.dataset import (
     draw_field_params,
     example_config_path,
     load_config,
+    validate,
 )
 from meersim.simulate.store import open_store
 
@@ -189,3 +190,27 @@ def test_example_config_and_errors(tmp_path):
         load_config_dict["observation"] = {"hourz": 1.0}
         path.write_text(yaml.safe_dump(load_config_dict))
         load_config(path)
+
+
+def test_morphology_section_sets_the_source_classes():
+    from meersim.simulate.dataset import simulate_field
+
+    # Every source an AGN (SFG/AGN crossover far below the flux range), every AGN compact.
+    compact = tiny(morphology={"sfg_crossover_mjy": 1e-6, "agn_compact_fraction": 1.0})
+    catalog = simulate_field(compact, 0).sources
+    assert len(catalog) > 0 and set(catalog["morph_class"]) == {"point"}
+    # a distribution is drawn per field and recorded as a varied parameter
+    varied = tiny(morphology={"agn_compact_fraction": {"uniform": [0.2, 0.8]}})
+    params = draw_field_params(varied, 1)
+    assert 0.2 <= params["morphology"]["agn_compact_fraction"] <= 0.8
+    assert (
+        params["varied"]["morphology.agn_compact_fraction"]
+        == (params["morphology"]["agn_compact_fraction"])
+    )
+    # an empty section draws nothing: the other parameters are those of the plain config
+    plain, empty = draw_field_params(tiny(), 1), draw_field_params(tiny(morphology={}), 1)
+    assert plain == empty
+    with pytest.raises(InputError, match="agn_fraction"):
+        validate(tiny(morphology={"agn_fraction": 0.5}))
+    with pytest.raises(InputError, match="disc_thickness"):
+        simulate_field(tiny(morphology={"disc_thickness": 2.0}), 0)

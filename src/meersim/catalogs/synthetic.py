@@ -83,6 +83,22 @@ class MorphologyModel:
     windhorst_slope: float = 0.30
     windhorst_shape: float = 0.62
 
+    def __post_init__(self):
+        fractions = ("agn_compact_fraction", "disc_thickness")
+        for name, value in asdict(self).items():
+            try:
+                number = float(value)
+            except (TypeError, ValueError):
+                number = float("nan")
+            low_ok = number >= 0.0 if name == "agn_compact_fraction" else number > 0.0
+            if not (np.isfinite(number) and low_ok and (name not in fractions or number <= 1.0)):
+                allowed = {"agn_compact_fraction": "in [0, 1]", "disc_thickness": "in (0, 1]"}
+                allowed = allowed.get(name, "a positive number")
+                raise InputError(
+                    "morphology", name, f"must be {allowed}, got {value!r}.",
+                    f"e.g. the default {getattr(MorphologyModel, name)}.",
+                )  # fmt: skip
+
     def class_probabilities(self, flux_1p4_jy) -> dict[str, np.ndarray]:
         """P(point), P(sfg), P(fr1), P(fr2) for 1.4 GHz fluxes in Jy."""
         s_mjy = np.asarray(flux_1p4_jy, dtype=float) * 1e3

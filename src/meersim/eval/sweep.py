@@ -55,7 +55,7 @@ ROW_METRICS = (
     "precision_at_k_count",
     "precision_at_k_class",
 )
-SECTIONS_FREE = ("observation", "weighting", "clean")
+SECTIONS_FREE = ("observation", "weighting", "clean", "morphology")
 
 
 @dataclass
@@ -66,7 +66,7 @@ class SweepConfig:
         of :class:`meersim.simulate.dataset.DatasetConfig`.
     parameter : dotted key of the dataset config to sweep (``noise_rms_jy`` in Jy/beam,
         ``observation.hours``, ``weighting.robust``, ``field.cell_arcsec`` in arcsec,
-        ``field.flux_max_jy``, ``crops.size``, ...).
+        ``field.flux_max_jy``, ``crops.size``, ``morphology.agn_compact_fraction``, ...).
     values : the values to set it to (each a plain value).
     checkpoint : DINO checkpoint used to embed every value; or
     train : false, true (TrainConfig defaults) or a TrainConfig mapping: train one model
@@ -154,6 +154,10 @@ def _settable_keys(section: str) -> set[str]:
         return {f.name for f in dataclasses.fields(ObservationSetup)} - set(RESERVED_SETUP_KEYS)
     if section == "weighting":
         return {"scheme", "robust"}
+    if section == "morphology":
+        from meersim.catalogs.synthetic import MorphologyModel
+
+        return {f.name for f in dataclasses.fields(MorphologyModel)}
     from meersim.simulate.clean import CleanConfig
 
     return {f.name for f in dataclasses.fields(CleanConfig)}
@@ -429,7 +433,8 @@ def run_sweep(config: SweepConfig, out_dir, progress: bool = True, quick: bool =
     leak = {"parameter": config.parameter, "values": config.values, "normalize": leakage,
             "same_catalogs": len(catalogs) == 1,
             "note": "same_catalogs is expected to be false only when the sweep changes the "
-                    "field geometry (field.npix, field.cell_arcsec, crops.*, flux limits)."}  # fmt: skip
+                    "field geometry (field.npix, field.cell_arcsec, crops.*, flux limits) or "
+                    "the source population (morphology.*)."}  # fmt: skip
     _write_json(out / "leakage.json", leak)
     figures = plot_sweep(table, out, config.parameter)
     write_sweep_html(table, leak, figures, out / "index.html", time.time() - t0)

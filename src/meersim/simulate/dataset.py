@@ -103,12 +103,16 @@ class DatasetConfig:
     noise_rms_jy : target thermal rms of the image (Jy/beam); None = the radiometer
         noise of the setup.
     clean : keys of :class:`meersim.simulate.clean.CleanConfig`.
+    morphology : keys of :class:`meersim.catalogs.synthetic.MorphologyModel` (class
+        fractions and sizes of the synthetic sources, e.g. agn_compact_fraction,
+        sfg_crossover_mjy); each fixed or a distribution. Empty = the defaults.
     """
 
     n_fields: int = 4
     seed: int = 0
     mode: str = "image"
     field: FieldConfig = dc_field(default_factory=FieldConfig)
+    morphology: dict = dc_field(default_factory=dict)
     observation: dict = dc_field(default_factory=dict)
     weighting: dict = dc_field(default_factory=lambda: {"scheme": "briggs", "robust": -0.5})
     noise_rms_jy: Any = None
@@ -146,6 +150,7 @@ class DatasetConfig:
             ("observation", self.observation),
             ("weighting", self.weighting),
             ("clean", self.clean),
+            ("morphology", self.morphology),
             ("crops", {"pb_cut": c.pb_cut}),
         ):
             if not isinstance(values, dict):
@@ -175,6 +180,7 @@ def validate(config: DatasetConfig, source: str = "dataset config") -> None:
     params = draw_field_params(config, 0)
     _setup_from({**params["observation"], "seed": 0}, source, config)
     _clean_config_from(params["clean"], source)
+    _morphology_from(params["morphology"], source)
     from meersim.simulate.imaging import Weighting
 
     try:
@@ -208,7 +214,9 @@ def draw_field_params(config: DatasetConfig, field_id: int) -> dict[str, Any]:
     """Every parameter value of field ``field_id`` (distributions drawn, others as given).
 
     Returns ``{"field": {...}, "observation": {...}, "weighting": {...}, "clean": {...},
-    "noise_rms_jy": x, "pb_cut": x, "varied": {"section.key": value}}``.
+    "morphology": {...}, "noise_rms_jy": x, "pb_cut": x, "varied": {"section.key": value}}``.
+    Sections are drawn in that order and keys in sorted order, so an empty section
+    (the usual morphology) consumes no random numbers.
     """
     rng = np.random.default_rng(field_seeds(config.seed, field_id)["params"])
     out: dict[str, Any] = {"varied": {}}
@@ -217,6 +225,7 @@ def draw_field_params(config: DatasetConfig, field_id: int) -> dict[str, Any]:
         ("observation", config.observation),
         ("weighting", config.weighting),
         ("clean", config.clean),
+        ("morphology", config.morphology),
     ):
         drawn = {}
         for key in sorted(values):
@@ -246,6 +255,15 @@ def _setup_from(values: dict, source: str, config: DatasetConfig):
     from meersim.simulate.uvcoverage import ObservationSetup
 
     return from_dict(ObservationSetup, dict(values), f"{source}: observation")
+
+
+def _morphology_from(values: dict, source: str):
+    """The :class:`MorphologyModel` of drawn ``morphology`` values; None when none are set."""
+    from meersim.catalogs.synthetic import MorphologyModel
+
+    if not values:
+        return None
+    return from_dict(MorphologyModel, dict(values), f"{source}: morphology")
 
 
 def _clean_config_from(values: dict, source: str):
@@ -311,6 +329,7 @@ def _simulate_field(config: DatasetConfig, field_id: int) -> FieldResult:
         flux_min_jy=fp["flux_min_jy"],
         flux_max_jy=float(fp["flux_max_jy"]),
         faint_slope=float(fp["faint_slope"]),
+        morphology=_morphology_from(params["morphology"], "dataset config"),
     )
     timings["synth"] = time.perf_counter() - tick
 
