@@ -84,16 +84,18 @@ class MorphologyModel:
     windhorst_shape: float = 0.62
 
     def __post_init__(self):
-        fractions = ("agn_compact_fraction", "disc_thickness")
+        # (lowest allowed, lowest included, highest) per field; the rest are positive numbers.
+        bounds = {"agn_compact_fraction": (0.0, True, 1.0), "disc_thickness": (0.0, False, 1.0)}
         for name, value in asdict(self).items():
+            low, low_included, high = bounds.get(name, (0.0, False, np.inf))
             try:
                 number = float(value)
             except (TypeError, ValueError):
                 number = float("nan")
-            low_ok = number >= 0.0 if name == "agn_compact_fraction" else number > 0.0
-            if not (np.isfinite(number) and low_ok and (name not in fractions or number <= 1.0)):
-                allowed = {"agn_compact_fraction": "in [0, 1]", "disc_thickness": "in (0, 1]"}
-                allowed = allowed.get(name, "a positive number")
+            above = number >= low if low_included else number > low
+            if not (np.isfinite(number) and above and number <= high):
+                allowed = (f"in {'[' if low_included else '('}{low:g}, {high:g}]"
+                           if np.isfinite(high) else "a positive number")  # fmt: skip
                 raise InputError(
                     "morphology", name, f"must be {allowed}, got {value!r}.",
                     f"e.g. the default {getattr(MorphologyModel, name)}.",

@@ -39,6 +39,7 @@ from meersim.simulate.imaging import (
     make_psf,
     predicted_rms,
     robust_rms,
+    unflagged_weights,
     weight_norm,
 )
 from meersim.simulate.types import Beam, Observation, Sky, Visibilities
@@ -86,10 +87,7 @@ def image_products(obs: Observation, names=None, pb_cut: float | None = None) ->
 
 def channel_weight_fractions(vis: Visibilities, imaging_weight: np.ndarray, norm: float):
     """Share of the MFS image each channel carries: sum of its imaging weights / norm."""
-    w = np.asarray(imaging_weight)
-    if vis.flag.any():
-        w = np.where(vis.flag, 0.0, w)
-    return w.sum(axis=0, dtype=np.float64) / float(norm)
+    return unflagged_weights(vis, imaging_weight).sum(axis=0, dtype=np.float64) / float(norm)
 
 
 def image_plane_noise(
@@ -119,7 +117,7 @@ def image_plane_noise(
     """
     ny, nx = grid.npix_y, grid.npix_x
     big_y, big_x = 2 * ny, 2 * nx
-    w = np.where(vis.flag, 0.0, np.asarray(imaging_weight, dtype=np.float64))
+    w = unflagged_weights(vis, imaging_weight).astype(np.float64)
     natural = np.asarray(vis.weight, dtype=np.float64)
     variance = np.zeros_like(w)
     ok = (w > 0) & (natural > 0)

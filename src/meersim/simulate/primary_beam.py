@@ -94,9 +94,9 @@ def _beam_on_grid(grid, freq_hz: float) -> np.ndarray:
     wx = _spline_weights(grid.npix_x, step)
     wy = _spline_weights(grid.npix_y, step)
     # One BLAS thread: after a threaded product OpenBLAS's idle threads spin for a
-    # while and take the cores from the ducc0 gridder call that follows (measured
-    # on 2 cores: each dirty2vis 45% slower right after a 2-thread product). The
-    # product is ~3 ms on one thread either way.
+    # while and take the cores from the ducc0 gridder call that follows (on 2 cores
+    # a dirty2vis right after a 2-thread product takes 1.25-1.5x as long; the check
+    # is in bench/observe.py). The product is ~3 ms on one thread either way.
     with _blas_controller().limit(limits=1, user_api="blas"):
         return (wy @ nodes @ wx.T).astype(np.float32)
 
