@@ -40,13 +40,13 @@ def main():
         os.environ["MEERSIM_NTHREADS"] = str(args.threads)
 
     from meersim.catalogs import synthesize
-    from meersim.simulate.clean import CleanConfig, clean
-    from meersim.simulate.grid import Grid
-    from meersim.simulate.gridder import default_nthreads
-    from meersim.simulate.imaging import Weighting
-    from meersim.simulate.observe import observe
-    from meersim.simulate.sky import render_sky
-    from meersim.simulate.uvcoverage import ObservationSetup
+    from meersim.clean.major import CleanConfig, clean
+    from meersim.grid import Grid
+    from meersim.imaging.gridder import default_nthreads
+    from meersim.imaging.weighting import Weighting
+    from meersim.observe.observe import observe
+    from meersim.observe.uvcoverage import ObservationSetup
+    from meersim.sky.render import render_sky
 
     npix = args.npix or (1024 if args.quick else 2048)
     hours = args.hours or (2.0 if args.quick else 8.0)

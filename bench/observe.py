@@ -25,13 +25,13 @@ import time
 import ducc0
 import numpy as np
 
-from meersim.simulate.grid import Grid
-from meersim.simulate.gridder import FLIP_U, FLIP_V, FLIP_W, default_epsilon, image_to_vis
-from meersim.simulate.imaging import Weighting
-from meersim.simulate.observe import observe
-from meersim.simulate.primary_beam import clear_primary_beam_cache, primary_beam_image
-from meersim.simulate.types import Sky
-from meersim.simulate.uvcoverage import ObservationSetup
+from meersim.grid import Grid
+from meersim.imaging.gridder import FLIP_U, FLIP_V, FLIP_W, default_epsilon, image_to_vis
+from meersim.imaging.weighting import Weighting
+from meersim.observe.observe import observe
+from meersim.observe.primary_beam import clear_primary_beam_cache, primary_beam_image
+from meersim.observe.uvcoverage import ObservationSetup
+from meersim.types import Sky
 
 
 def _sky(grid: Grid, nsrc: int, seed: int) -> Sky:
@@ -139,7 +139,7 @@ def main():
 
     if args.threads:
         os.environ["MEERSIM_NTHREADS"] = str(args.threads)
-    from meersim.simulate.gridder import default_nthreads
+    from meersim.imaging.gridder import default_nthreads
 
     nthreads = default_nthreads()
     grid = Grid(args.npix, args.npix, args.cell, 150.0, -30.0, (1.284e9,))

@@ -14,8 +14,8 @@ import astropy.units as u
 import numpy as np
 from astropy.table import QTable
 
-from meersim.simulate.grid import Grid
-from meersim.simulate.sky import render_sky
+from meersim.grid import Grid
+from meersim.sky.render import render_sky
 
 
 def catalog(rng, n, shape, grid):

@@ -22,7 +22,7 @@ import time
 import torch
 
 from meersim.ssl.backbones import build_backbone
-from meersim.ssl.dino import (
+from meersim.ssl.methods.dino import (
     DINOHead,
     DINOLoss,
     MultiCropWrapper,

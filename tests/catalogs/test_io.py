@@ -9,7 +9,7 @@ from astropy.io import fits
 from astropy.table import QTable, Table
 
 from meersim.catalogs import read_catalog, synthesize, write_catalog
-from meersim.catalogs.io import deconvolve_gaussian
+from meersim.catalogs.readers import deconvolve_gaussian
 from meersim.catalogs.schema import CANONICAL_COLUMNS, OPTIONAL_COLUMNS
 from meersim.errors import InputError
 

@@ -5,7 +5,7 @@ import json
 import numpy as np
 from astropy.table import Table
 
-from meersim.simulate.store import write_crops
+from meersim.datasets.store import write_crops
 
 CLASSES = np.array(["point", "sfg", "fr1"])
 SIZE = 32

@@ -3,7 +3,7 @@
 import numpy as np
 from astropy.table import Table
 
-from meersim.simulate.store import write_crops
+from meersim.datasets.store import write_crops
 from meersim.ssl.augment import AugmentConfig
 from meersim.ssl.train import TrainConfig
 

@@ -7,11 +7,12 @@ import pytest
 import torch
 from _ssl_synthetic import make_store, tiny_config
 
+from meersim.datasets.embeddings import load_embeddings
+from meersim.datasets.loader import CropDataset
 from meersim.errors import InputError
 from meersim.ssl.augment import RadioMultiCrop
 from meersim.ssl.backbones import build_backbone
-from meersim.ssl.data import CropDataset
-from meersim.ssl.embed import embed, load_embeddings
+from meersim.ssl.embed import embed
 from meersim.ssl.train import train
 
 

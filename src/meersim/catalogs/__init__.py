@@ -12,14 +12,22 @@ Column conventions: :mod:`meersim.catalogs.schema`. Docs: docs/catalogs.md.
 """
 
 from meersim.catalogs.info import catalog_info
-from meersim.catalogs.io import read_catalog, write_catalog
-from meersim.catalogs.synthetic import MorphologyModel, default_catalog, synthesize
+from meersim.catalogs.readers import read_catalog
+from meersim.catalogs.synthetic import (
+    MorphologyModel,
+    default_catalog,
+    synthesize,
+    synthesize_to_file,
+)
+from meersim.catalogs.writers import convert_catalog, write_catalog
 
 __all__ = [
     "MorphologyModel",
     "catalog_info",
+    "convert_catalog",
     "default_catalog",
     "read_catalog",
     "synthesize",
+    "synthesize_to_file",
     "write_catalog",
 ]

@@ -29,11 +29,22 @@ of a source's components sum to the source's flux.
 
 from __future__ import annotations
 
+import re
+
 import astropy.units as u
 import numpy as np
 from astropy.table import QTable
 
 from meersim.errors import InputError
+
+FORMATS = ("meersim", "pybdsf", "mightee", "mgcls")
+DEFAULT_REF_FREQ_HZ = 1.284e9  # MeerKAT L-band centre (DESIGN.md §3)
+DEFAULT_SPECTRAL_INDEX = -0.7
+MEERSIM_FORMAT_VERSION = 1
+FITS_STRUCTURAL_KEYS = re.compile(
+    r"^(SIMPLE|BITPIX|NAXIS\d*|EXTEND|XTENSION|PCOUNT|GCOUNT|TFIELDS|EXTNAME|"
+    r"T(TYPE|FORM|UNIT|DISP|NULL|SCAL|ZERO|DIM)\d+|COMMENT|HISTORY|)$"
+)
 
 # name -> (unit, numpy dtype, description)
 CANONICAL_COLUMNS: dict[str, tuple] = {

@@ -20,7 +20,6 @@ Recipe (docs/catalogs.md has the long form):
 
 from __future__ import annotations
 
-import argparse
 from dataclasses import asdict, dataclass
 from importlib import resources
 from pathlib import Path
@@ -29,7 +28,9 @@ import numpy as np
 from astropy.table import QTable
 
 from meersim.catalogs import source_counts
+from meersim.catalogs.readers import read_catalog
 from meersim.catalogs.schema import CANONICAL_COLUMNS, OPTIONAL_COLUMNS
+from meersim.catalogs.writers import write_catalog
 from meersim.errors import InputError
 
 
@@ -280,9 +281,7 @@ def synthesize(
     QTable with canonical + optional columns; ``meta`` holds the parameters
     (SURVEY, SEED, AREA deg^2, RA_CEN, DEC_CEN, FLUXMIN, FLUXMAX Jy, FOOTPRNT, NSOURCE).
     """
-    if survey not in SURVEYS:
-        raise InputError("synthesize", "survey", f"unknown '{survey}'.", f"use {tuple(SURVEYS)}.")
-    preset = SURVEYS[survey]
+    preset = _survey_preset(survey)
     if not np.isfinite(area_deg2) or area_deg2 <= 0:
         raise InputError("synthesize", "area_deg2", f"must be > 0, got {area_deg2}.")
     ra_deg = preset.ra_deg if ra_deg is None else float(ra_deg)
@@ -304,7 +303,39 @@ def synthesize(
     expected = source_counts.expected_number(
         flux_min_jy, flux_max_jy, area_deg2, ref_freq_hz, faint_slope=faint_slope
     )
-    n = int(rng.poisson(expected))
+    sources = _draw_sources(rng, model, int(rng.poisson(expected)), area_deg2, ra_deg, dec_deg,
+                            flux_min_jy, flux_max_jy, ref_freq_hz, faint_slope, footprint,
+                            alpha_mean, alpha_std)  # fmt: skip
+    parts = [_point_components(sources), _disc_components(rng, model, sources)]
+    for kind in ("fr1", "fr2"):
+        parts.append(_agn_components(rng, model, sources, kind))
+    table = _canonical_table(parts, sources["morph"], ref_freq_hz)
+    table.meta.update(
+        SURVEY=survey,
+        FIELD=preset.field if (ra_deg, dec_deg) == (preset.ra_deg, preset.dec_deg) else "custom",
+        SEED=int(seed),
+        AREA=float(area_deg2),
+        RA_CEN=ra_deg,
+        DEC_CEN=dec_deg,
+        FLUXMIN=flux_min_jy,
+        FLUXMAX=float(flux_max_jy),
+        FOOTPRNT=footprint,
+        NSOURCE=len(sources["ids"]),
+        NEXPECT=float(expected),
+        MORPHMOD=repr(asdict(model)) if morphology is not None else "default",
+    )
+    return table
+
+
+def _survey_preset(survey: str) -> SurveyPreset:
+    if survey not in SURVEYS:
+        raise InputError("synthesize", "survey", f"unknown '{survey}'.", f"use {tuple(SURVEYS)}.")
+    return SURVEYS[survey]
+
+
+def _draw_sources(rng, model, n, area_deg2, ra_deg, dec_deg, flux_min_jy, flux_max_jy,
+                  ref_freq_hz, faint_slope, footprint, alpha_mean, alpha_std) -> dict:  # fmt: skip
+    """Per-source fluxes (Jy at ref_freq), positions (deg), classes, sizes (arcsec), alphas."""
     flux = source_counts.sample_fluxes(
         rng, n, flux_min_jy, flux_max_jy, ref_freq_hz, faint_slope=faint_slope
     )
@@ -319,59 +350,67 @@ def synthesize(
     size = model.draw_sizes(rng, flux_1p4)
     alpha = rng.normal(alpha_mean, alpha_std, n)
     ids = np.arange(n, dtype=np.int64)
+    return {"ids": ids, "ra": ra, "dec": dec, "flux": flux, "morph": morph, "size": size,
+            "alpha": alpha}  # fmt: skip
 
-    parts = []
-    # compact AGN: one point component
-    sel = morph == "point"
-    parts.append(
-        dict(
-            source_id=ids[sel],
-            ra=ra[sel],
-            dec=dec[sel],
-            flux=flux[sel],
-            major=np.zeros(sel.sum()),
-            minor=np.zeros(sel.sum()),
-            pa=np.zeros(sel.sum()),
-            shape=np.full(sel.sum(), "point"),
-            component=np.full(sel.sum(), "point"),
-            sersic_n=np.zeros(sel.sum()),
-            spectral_index=alpha[sel],
-            order=np.zeros(sel.sum(), dtype=int),
-        )
+
+def _point_components(src: dict) -> dict:
+    """Compact AGN: one point component each."""
+    sel = src["morph"] == "point"
+    m = int(sel.sum())
+    return dict(
+        source_id=src["ids"][sel],
+        ra=src["ra"][sel],
+        dec=src["dec"][sel],
+        flux=src["flux"][sel],
+        major=np.zeros(m),
+        minor=np.zeros(m),
+        pa=np.zeros(m),
+        shape=np.full(m, "point"),
+        component=np.full(m, "point"),
+        sersic_n=np.zeros(m),
+        spectral_index=src["alpha"][sel],
+        order=np.zeros(m, dtype=int),
     )
-    # star-forming galaxies: inclined exponential discs
-    sel = morph == "sfg"
+
+
+def _disc_components(rng, model: MorphologyModel, src: dict) -> dict:
+    """Star-forming galaxies: exponential discs, axis ratio from a random inclination."""
+    sel = src["morph"] == "sfg"
     m = int(sel.sum())
     cos_i = rng.random(m)
     q0 = model.disc_thickness
     q = np.sqrt(cos_i**2 * (1.0 - q0**2) + q0**2)
-    disc_major = np.minimum(size[sel], model.sfg_max_size_arcsec)
-    parts.append(
-        dict(
-            source_id=ids[sel],
-            ra=ra[sel],
-            dec=dec[sel],
-            flux=flux[sel],
-            major=disc_major,
-            minor=disc_major * q,
-            pa=rng.uniform(0.0, 180.0, m),
-            shape=np.full(m, "exponential"),
-            component=np.full(m, "disc"),
-            sersic_n=np.ones(m),
-            spectral_index=alpha[sel],
-            order=np.zeros(m, dtype=int),
-        )
+    disc_major = np.minimum(src["size"][sel], model.sfg_max_size_arcsec)
+    return dict(
+        source_id=src["ids"][sel],
+        ra=src["ra"][sel],
+        dec=src["dec"][sel],
+        flux=src["flux"][sel],
+        major=disc_major,
+        minor=disc_major * q,
+        pa=rng.uniform(0.0, 180.0, m),
+        shape=np.full(m, "exponential"),
+        component=np.full(m, "disc"),
+        sersic_n=np.ones(m),
+        spectral_index=src["alpha"][sel],
+        order=np.zeros(m, dtype=int),
     )
-    for kind in ("fr1", "fr2"):
-        sel = morph == kind
-        agn_size = np.minimum(size[sel], model.agn_max_size_arcsec)
-        comps, ncomp = _components_fr(
-            rng, kind, ids[sel], ra[sel], dec[sel], flux[sel], alpha[sel], agn_size
-        )
-        comps = {k: np.asarray(v).ravel() for k, v in comps.items()}
-        comps["order"] = np.tile(np.arange(ncomp), int(sel.sum()))
-        parts.append(comps)
 
+
+def _agn_components(rng, model: MorphologyModel, src: dict, kind: str) -> dict:
+    """Extended AGN of class ``kind`` (fr1/fr2): core, lobes and hotspots."""
+    sel = src["morph"] == kind
+    agn_size = np.minimum(src["size"][sel], model.agn_max_size_arcsec)
+    comps, ncomp = _components_fr(rng, kind, src["ids"][sel], src["ra"][sel], src["dec"][sel],
+                                  src["flux"][sel], src["alpha"][sel], agn_size)  # fmt: skip
+    comps = {k: np.asarray(v).ravel() for k, v in comps.items()}
+    comps["order"] = np.tile(np.arange(ncomp), int(sel.sum()))
+    return comps
+
+
+def _canonical_table(parts: list[dict], morph: np.ndarray, ref_freq_hz: float) -> QTable:
+    """Components of every part, sorted by source then component, as the canonical QTable."""
     merged = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
     order = np.lexsort((merged["order"], merged["source_id"]))
     table = QTable()
@@ -384,20 +423,6 @@ def synthesize(
         column = np.asarray(values[name]).astype(dtype)
         table[name] = column * unit if unit is not None else column
         table[name].info.description = description
-    table.meta.update(
-        SURVEY=survey,
-        FIELD=preset.field if (ra_deg, dec_deg) == (preset.ra_deg, preset.dec_deg) else "custom",
-        SEED=int(seed),
-        AREA=float(area_deg2),
-        RA_CEN=ra_deg,
-        DEC_CEN=dec_deg,
-        FLUXMIN=flux_min_jy,
-        FLUXMAX=float(flux_max_jy),
-        FOOTPRNT=footprint,
-        NSOURCE=n,
-        NEXPECT=float(expected),
-        MORPHMOD=repr(asdict(model)) if morphology is not None else "default",
-    )
     return table
 
 
@@ -417,38 +442,24 @@ def default_catalog_path() -> Path:
 
 def default_catalog() -> QTable:
     """The shipped MIGHTEE-COSMOS-like synthetic catalog (see DEFAULT_CATALOG_PARAMS)."""
-    from meersim.catalogs.io import read_catalog
-
     path = default_catalog_path()
     if not path.exists():
         raise InputError(
             str(path),
             "file",
             "default catalog missing from the installation.",
-            "run `python -m meersim.catalogs.synthetic --regenerate-default`.",
+            "Reinstall meersim, or call meersim.catalogs.synthetic.regenerate_default_catalog().",
         )
     return read_catalog(path)
 
 
 def regenerate_default_catalog(path=None) -> Path:
     """Re-create the default catalog file from DEFAULT_CATALOG_PARAMS; returns its path."""
-    from meersim.catalogs.io import write_catalog
-
     return write_catalog(synthesize(**DEFAULT_CATALOG_PARAMS), path or default_catalog_path())
 
 
-def _main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description="meersim synthetic catalogs")
-    parser.add_argument(
-        "--regenerate-default", action="store_true", help="rewrite the shipped default catalog"
-    )
-    parser.add_argument("-o", "--output", default=None, help="write here instead")
-    args = parser.parse_args(argv)
-    if args.regenerate_default:
-        print(regenerate_default_catalog(args.output))
-    else:
-        parser.print_help()
-
-
-if __name__ == "__main__":  # pragma: no cover - prefer `python -m meersim.catalogs`
-    _main()
+def synthesize_to_file(output, area_deg2: float, **kwargs) -> tuple[Path, QTable]:
+    """:func:`synthesize` a catalog of ``area_deg2`` deg^2 and write it to ``output``
+    (:func:`meersim.catalogs.write_catalog`); returns the path and the table."""
+    table = synthesize(area_deg2, **kwargs)
+    return write_catalog(table, output), table

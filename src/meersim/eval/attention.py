@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from meersim.errors import InputError
-from meersim.eval.plotting import save_figure
+from meersim.eval.plotting import display_stretch, new_figure, save_figure
 
 
 def upsample_attention(attention: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
@@ -206,21 +206,12 @@ def plot_attention(
 
     Figure size ``ncols * panel_inches`` by ``nrows * panel_inches`` inches at ``dpi``.
     """
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    from meersim.eval.search import display_stretch
-
     heads = attention.shape[0]
     up = upsample_attention(attention, image.shape)
     n = heads + 1
     ncols = max(1, min(ncols, n))
     nrows = int(np.ceil(n / ncols))
-    fig, axes = plt.subplots(
-        nrows, ncols, figsize=(ncols * panel_inches, nrows * panel_inches), squeeze=False
-    )
+    fig, axes = new_figure((ncols * panel_inches, nrows * panel_inches), nrows, ncols)
     for ax in axes.ravel():
         ax.axis("off")
     ax0 = axes.ravel()[0]
@@ -241,13 +232,8 @@ def plot_attention(
 
 def plot_overlap(result: dict, out_png, dpi: int = 100) -> Path:
     """Bar chart of per-head overlap with the chance level as a line (6 x 3 inches)."""
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
     overlap = np.array([np.nan if v is None else v for v in result["overlap"]], float)
-    fig, ax = plt.subplots(figsize=(6, 3))
+    fig, ax = new_figure((6, 3), squeeze=True)
     ax.bar(np.arange(overlap.size), overlap, color="C0", label="attention on sources")
     if result["chance"] is not None:
         ax.axhline(result["chance"], color="C3", ls="--", label="chance (mask area)")

@@ -9,7 +9,7 @@ from sklearn.decomposition import PCA
 from sklearn.manifold import TSNE
 from sklearn.preprocessing import StandardScaler
 
-from meersim.eval.plotting import save_figure
+from meersim.eval.plotting import colour, new_figure, save_figure
 from meersim.eval.probes import l2_normalise
 
 # (truth column, colour-bar label, log10 the values?)
@@ -70,16 +70,11 @@ def plot_map(
     The figure is ``n_panels * panel_inches`` by ``panel_inches + 0.4`` inches; log
     columns are floored at ``floor`` (Jy or Jy/beam) before log10.
     """
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
     present = [c for c in columns if c[0] in truth.colnames]
     if not present:
         present = [("_none", "", False)]
     n = len(present)
-    fig, axes = plt.subplots(1, n, figsize=(n * panel_inches, panel_inches + 0.4), squeeze=False)
+    fig, axes = new_figure((n * panel_inches, panel_inches + 0.4), 1, n)
     for ax, (column, label, log) in zip(axes[0], present, strict=True):
         if column == "_none":
             ax.scatter(coords[:, 0], coords[:, 1], s=4)
@@ -87,10 +82,11 @@ def plot_map(
             continue
         values, classes = _colour_values(truth, column, log, floor)
         if classes is not None:
-            cmap = plt.get_cmap("tab10")
             for i, name in enumerate(classes):
                 sel = values == i
-                ax.scatter(coords[sel, 0], coords[sel, 1], s=4, color=cmap(i % 10), label=name)
+                ax.scatter(
+                    coords[sel, 0], coords[sel, 1], s=4, color=colour("tab10", i), label=name
+                )
             ax.legend(fontsize=6, markerscale=2, loc="best", frameon=False)
         else:
             sc = ax.scatter(coords[:, 0], coords[:, 1], s=4, c=values, cmap="viridis")

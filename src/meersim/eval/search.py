@@ -13,9 +13,13 @@ from pathlib import Path
 import faiss
 import numpy as np
 
+from meersim.datasets.embeddings import load_embeddings
+from meersim.datasets.store import open_store
 from meersim.errors import InputError
-from meersim.eval.plotting import save_figure
+from meersim.eval.plotting import display_stretch, new_figure, save_figure
 from meersim.eval.probes import l2_normalise
+from meersim.io import read_image
+from meersim.ssl.embed import embed_image
 
 DEFAULT_COUNT_BINS = (0, 1, 2, 4, 8, 16, 32)
 
@@ -171,16 +175,6 @@ def precision_at_k_all(
 # ----------------------------------------------------------------------------------
 # neighbour grid
 # ----------------------------------------------------------------------------------
-def display_stretch(image: np.ndarray, lo: float = 1.0, hi: float = 99.5) -> np.ndarray:
-    """Percentile clip to [0, 1] followed by an asinh stretch, for display only (NaN -> 0)."""
-    img = np.nan_to_num(np.asarray(image, dtype=np.float64))
-    a, b = np.percentile(img, [lo, hi])
-    if b <= a:
-        return np.zeros_like(img)
-    x = np.clip((img - a) / (b - a), 0, 1)
-    return np.arcsinh(10 * x) / np.arcsinh(10)
-
-
 def plot_neighbour_grid(
     query_image: np.ndarray,
     query_title: str,
@@ -196,18 +190,11 @@ def plot_neighbour_grid(
     The figure is ``ncols * panel_inches`` wide and ``nrows * panel_inches`` high (inches),
     so the PNG is that times ``dpi`` pixels.
     """
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
     images = [query_image, *neighbour_images]
     titles = [query_title, *neighbour_titles]
     ncols = max(1, min(ncols, len(images)))
     nrows = int(np.ceil(len(images) / ncols))
-    fig, axes = plt.subplots(
-        nrows, ncols, figsize=(ncols * panel_inches, nrows * panel_inches), squeeze=False
-    )
+    fig, axes = new_figure((ncols * panel_inches, nrows * panel_inches), nrows, ncols)
     for ax in axes.ravel():
         ax.axis("off")
     for i, (img, title) in enumerate(zip(images, titles, strict=True)):
@@ -234,9 +221,7 @@ def crop_label(truth_row) -> str:
 # the pipeline behind `meersim search`
 # ----------------------------------------------------------------------------------
 def _embed_fits(path: Path, meta: dict, device: str | None):
-    """Embed the Stokes-I plane of a FITS image with the checkpoint named in meta.json."""
-    from meersim.simulate.fitsio import read_image
-
+    """Embed the Stokes-I plane 0 of a FITS image with the checkpoint named in meta.json."""
     checkpoint = meta.get("checkpoint")
     if not checkpoint:
         raise InputError(
@@ -245,21 +230,8 @@ def _embed_fits(path: Path, meta: dict, device: str | None):
             "the embeddings' meta.json names no checkpoint to embed it with.",
             "Query by crop id instead.",
         )
-    try:
-        from meersim.ssl.embed import embed_image
-    except ImportError:
-        raise InputError(
-            str(path),
-            "query",
-            "embedding a FITS image needs meersim.ssl.embed.embed_image, "
-            "which this installation lacks.",
-            "Query by crop id instead.",
-        ) from None
-    image = read_image(path)
-    plane = np.asarray(image.data, dtype=np.float32)
-    while plane.ndim > 2:
-        plane = plane[0]
-    vector = embed_image(checkpoint, plane, meta=meta, device=device)
+    plane = np.asarray(read_image(path).data[0], dtype=np.float32)
+    vector = embed_image(checkpoint, plane, device=device)
     return plane, np.asarray(vector, dtype=np.float32).reshape(1, -1)
 
 
@@ -284,10 +256,7 @@ def search_run(
     with the checkpoint in meta.json). Returns ``{"query", "crop_ids", "similarity",
     "labels", "precision_at_k" (crop queries only), "grid"}``.
     """
-    from meersim.eval.evaluate import load_embedding_dir
-    from meersim.simulate.store import open_store
-
-    emb = load_embedding_dir(emb_dir)
+    emb = load_embeddings(emb_dir)
     crop_ids = np.asarray(emb.crop_ids, dtype=np.int64)
     ds_path = dataset if dataset is not None else (emb.meta or {}).get("dataset")
     store = open_store(ds_path) if ds_path is not None else None

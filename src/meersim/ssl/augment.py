@@ -37,8 +37,7 @@ import torch
 import torch.nn.functional as F
 
 from meersim.errors import InputError
-
-MAD_TO_SIGMA = 1.4826  # sigma of a Gaussian = 1.4826 * median absolute deviation
+from meersim.stats import robust_median_sigma
 
 
 # ----------------------------------------------------------------------------------
@@ -284,19 +283,13 @@ def robust_stats(
         if ignore_zeros:
             nonzero = row[row != 0]
             row = nonzero if nonzero.size else row
-        median = np.median(row)
-        sigma = MAD_TO_SIGMA * np.median(np.abs(row - median))
+        median, sigma = robust_median_sigma(row)
         if not sigma > 0:
             sigma = row.std()
         medians[i], sigmas[i] = median, sigma if sigma > 0 else 1.0
     shape = (*image.shape[:-2], 1, 1)
     as_tensor = lambda a: torch.as_tensor(a, dtype=image.dtype, device=image.device).reshape(shape)  # noqa: E731
     return as_tensor(medians), as_tensor(sigmas)
-
-
-def robust_rms(image: torch.Tensor) -> torch.Tensor:
-    """1.4826 MAD over the last two axes (image units)."""
-    return robust_stats(image)[1][..., 0, 0]
 
 
 def normalise_noise(image: torch.Tensor, ignore_zeros: bool = True) -> torch.Tensor:
@@ -507,7 +500,7 @@ class RadioMultiCrop:
             kernel_psf = self._bank[_randint(len(self._bank), gen)]
             plane = psf_convolve(plane, kernel_psf, cfg.psf_normalize)
         if _chance(cfg.p_noise, gen):
-            rms = float(robust_rms(plane).max()) * _uniform(*cfg.noise_sigma, gen)
+            rms = float(robust_stats(plane)[1].max()) * _uniform(*cfg.noise_sigma, gen)
             kernel = None
             if cfg.noise_kernel == "psf" and self._bank:
                 kernel = (
@@ -560,11 +553,18 @@ class RadioMultiCrop:
             views.append(self._finish(plane, cfg.local_size, cfg.local_scale, gen))
         return views
 
-    def eval_view(self, image: torch.Tensor, channel: int = 0) -> torch.Tensor:
+    def eval_view(
+        self, image: torch.Tensor, channel: int = 0, scale_jy: float | None = None
+    ) -> torch.Tensor:
         """The deterministic global view for embedding: the whole crop of one product,
-        normalised by its median and 1.4826 MAD, resized to ``global_size``, stretched."""
+        normalised by its median and 1.4826 MAD (or, with ``scale_jy``, by that fixed
+        rms in Jy/beam after subtracting its median), resized to ``global_size``, stretched."""
         cfg = self.config
         plane = image[channel : channel + 1]
-        median, sigma = robust_stats(plane)
-        view = resize((plane - median) / sigma, cfg.global_size)
+        if scale_jy is None:
+            median, sigma = robust_stats(plane)
+            view = resize((plane - median) / sigma, cfg.global_size)
+        else:
+            plane = plane.to(torch.float64)
+            view = resize((plane - plane.median()) / float(scale_jy), cfg.global_size)
         return stretch(view, cfg.stretch, cfg.asinh_scale, cfg.clip_sigma).to(torch.float32)

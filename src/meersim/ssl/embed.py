@@ -1,73 +1,44 @@
-"""Embeddings of every crop from a trained DINO teacher (or a random-weight baseline).
+"""Embeddings of every crop from a trained teacher (or a random-weight baseline).
 
-``embed(...)`` writes to ``out_dir``:
-
-- ``embeddings.npy``: float32 [N, D], the teacher backbone's feature (ViT CLS token
-  after the final norm; ResNet pooled features), eval mode;
-- ``crop_ids.npy``: int64 [N], the dataset row of each embedding (truth: ``crops.ecsv``);
-- ``meta.json``: dataset path, checkpoint, backbone, embed_dim, products, random_init, img_size;
-- ``attention.npy`` (ViTs, ``attention=True``): float16 [N, heads, h, w], the last block's
-  CLS -> patch attention per head (softmax over all tokens, so rows sum to <= 1).
+``embed(...)`` writes an embeddings directory (:mod:`meersim.datasets.embeddings`):
+``embeddings.npy`` holds the teacher backbone's feature (ViT CLS token after the
+final norm; ResNet pooled features) in eval mode, and ``attention.npy`` (ViTs,
+``attention=True``) the last block's CLS -> patch attention per head (softmax over
+all tokens, so rows sum to <= 1).
 
 Inputs get the training global view's normalisation without random augmentation:
-whole crop, (x - median) / (1.4826 MAD), resized to the global size, stretched.
+whole crop, (x - median) / (1.4826 MAD), resized to the global size, stretched. With
+``scale_jy`` every crop is divided by that one reference rms instead of its own, so
+differences in noise level stay visible (used by sweeps).
 """
 
 from __future__ import annotations
 
-import json
-import os
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
+from tqdm.auto import tqdm
 
 from meersim.config import from_dict
+from meersim.datasets.embeddings import write_embeddings
+from meersim.datasets.loader import CropDataset
 from meersim.errors import InputError
 from meersim.ssl.augment import RadioMultiCrop
 from meersim.ssl.backbones import build_backbone, is_vit
 from meersim.ssl.train import TrainConfig, read_training_checkpoint, resolve_device
 
 
-@dataclass
-class Embeddings:
-    """Embeddings written by :func:`embed`."""
-
-    vectors: np.ndarray  # float32 [N, D]
-    crop_ids: np.ndarray  # int64 [N]
-    meta: dict
-    attention: np.ndarray | None = None  # float16 [N, heads, h, w]
-
-    def __len__(self) -> int:
-        return len(self.vectors)
-
-
-def load_embeddings(path: str | Path) -> Embeddings:
-    """Read an embedding directory written by :func:`embed`."""
-    path = Path(path)
-    for name in ("embeddings.npy", "crop_ids.npy", "meta.json"):
-        if not (path / name).exists():
-            raise InputError(str(path), name, "missing.", "Run `meersim embed` first.")
-    vectors = np.load(path / "embeddings.npy")
-    crop_ids = np.load(path / "crop_ids.npy")
-    if len(vectors) != len(crop_ids):
-        raise InputError(str(path), "crop_ids.npy", "length differs from embeddings.npy.")
-    meta = json.loads((path / "meta.json").read_text())
-    attention = np.load(path / "attention.npy") if (path / "attention.npy").exists() else None
-    return Embeddings(vectors, crop_ids, meta, attention)
-
-
 class _EvalViews(torch.utils.data.Dataset):
-    def __init__(self, base, transform: RadioMultiCrop):
-        self.base, self.transform = base, transform
+    def __init__(self, base, transform: RadioMultiCrop, scale_jy: float | None):
+        self.base, self.transform, self.scale_jy = base, transform, scale_jy
 
     def __len__(self) -> int:
         return len(self.base)
 
     def __getitem__(self, i):
         item = self.base[i]
-        return self.transform.eval_view(item["image"]), item["crop_id"]
+        return self.transform.eval_view(item["image"], scale_jy=self.scale_jy), item["crop_id"]
 
 
 class _AttentionCatcher:
@@ -109,6 +80,7 @@ def embed(
     device: str | None = None,
     num_workers: int = 0,
     progress: bool = True,
+    scale_jy: float | None = None,
 ) -> Path:
     """Embed every crop of ``data_path`` with the checkpoint's teacher backbone.
 
@@ -121,11 +93,11 @@ def embed(
     attention : ViTs only; also write ``attention.npy``.
     random_init : same architecture with seeded random weights (the untrained baseline).
     device : ``cpu``/``cuda``; default auto.
+    scale_jy : divide every crop (after its median) by this rms in Jy/beam instead of
+        its own 1.4826 MAD (None: per-crop noise normalisation, as in training).
 
     Returns the output directory.
     """
-    from meersim.ssl.data import CropDataset
-
     ckpt = read_training_checkpoint(checkpoint)
     config = from_dict(TrainConfig, ckpt["config"], str(checkpoint))
     if products is None:
@@ -151,15 +123,14 @@ def embed(
     base = CropDataset(data_path, products=(product,))
     transform = RadioMultiCrop(config.augment)
     loader = torch.utils.data.DataLoader(
-        _EvalViews(base, transform), batch_size=batch_size, shuffle=False, num_workers=num_workers
+        _EvalViews(base, transform, scale_jy),
+        batch_size=batch_size,
+        shuffle=False,
+        num_workers=num_workers,
     )
     catcher = _AttentionCatcher(model) if attention else None
     vectors, ids, maps = [], [], []
-    it = loader
-    if progress:
-        from tqdm.auto import tqdm
-
-        it = tqdm(loader, desc="embed", leave=False)
+    it = tqdm(loader, desc="embed", leave=False, disable=not progress)
     try:
         for images, crop_ids in it:
             features = model(images.to(dev))
@@ -174,14 +145,8 @@ def embed(
         if catcher is not None:
             catcher.remove()
 
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     d = embed_dim
     vec = np.concatenate(vectors).astype(np.float32) if vectors else np.zeros((0, d), np.float32)
-    _save(out / "embeddings.npy", vec)
-    _save(out / "crop_ids.npy", np.concatenate(ids) if ids else np.zeros(0, np.int64))
-    if catcher is not None:
-        _save(out / "attention.npy", np.concatenate(maps))
     meta = {
         "dataset": str(Path(data_path).resolve()),
         "checkpoint": str(Path(checkpoint).resolve()),
@@ -197,15 +162,35 @@ def embed(
             "asinh_scale": config.augment.asinh_scale,
             "clip_sigma": list(config.augment.clip_sigma),
         },
-        "n": int(len(vec)),
     }
-    tmp = out / f".meta.json.tmp{os.getpid()}"
-    tmp.write_text(json.dumps(meta, indent=1))
-    os.replace(tmp, out / "meta.json")
-    return out
+    if scale_jy is not None:
+        meta.update(normalize="fixed", scale_jy=float(scale_jy))
+    return write_embeddings(
+        out_dir,
+        vec,
+        np.concatenate(ids) if ids else np.zeros(0, np.int64),
+        meta,
+        attention=np.concatenate(maps) if catcher is not None else None,
+    )
 
 
-def _save(path: Path, array: np.ndarray) -> None:
-    tmp = path.with_name(f".{path.stem}.tmp{os.getpid()}.npy")
-    np.save(tmp, array)
-    os.replace(tmp, path)
+@torch.no_grad()
+def embed_image(checkpoint, image: np.ndarray, device: str | None = None) -> np.ndarray:
+    """Embed one 2-D image (Jy/beam; NaN = blank) with the checkpoint's teacher: float32 [D].
+
+    The image is normalised and resized as every crop is (:meth:`RadioMultiCrop.eval_view`),
+    so it should cover about the field of view of the training crops.
+    """
+    plane = np.asarray(image, dtype=np.float32)
+    if plane.ndim != 2 or min(plane.shape) < 2:
+        raise InputError("embed_image", "image", f"needs a 2-D image, got shape {plane.shape}.")
+    ckpt = read_training_checkpoint(checkpoint)
+    config = from_dict(TrainConfig, ckpt["config"], str(checkpoint))
+    model, _ = build_backbone(config.backbone, config.augment.global_size,
+                              **config.backbone_kwargs)  # fmt: skip
+    model.load_state_dict(_backbone_state(ckpt["teacher"]))
+    dev = resolve_device(device or "auto")
+    model = model.to(dev).eval()
+    tensor = torch.from_numpy(np.nan_to_num(plane, nan=0.0, posinf=0.0, neginf=0.0))[None]
+    view = RadioMultiCrop(config.augment).eval_view(tensor)
+    return model(view[None].to(dev)).float().cpu().numpy()[0]

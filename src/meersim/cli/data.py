@@ -1,0 +1,68 @@
+"""``meersim dataset`` and ``meersim crops``."""
+
+from __future__ import annotations
+
+import click
+
+from meersim.cli.options import (
+    argument_default,
+    config_option,
+    output_option,
+    overwrite_option,
+    progress_option,
+    seed_option,
+)
+from meersim.datasets import build_from_yaml, crop_real_images
+from meersim.datasets.build import build_dataset
+
+
+@click.command("dataset")
+@config_option("Dataset YAML (see docs/dataset.md; example: meersim/data/example_mgcls_small.yaml).",
+               required=True)  # fmt: skip
+@output_option("dir", help="Store directory.")
+@click.option("--workers", type=click.IntRange(min=0), show_default=True,
+              default=argument_default(build_dataset, "workers"),
+              help="Fields in parallel on a local dask cluster (0/1: inline, no dask).")  # fmt: skip
+@click.option(
+    "--scheduler", default=None, help="Address of a running dask scheduler (tcp://host:port)."
+)
+@seed_option(None, help="Master seed (overrides the config's).")
+@overwrite_option("Start again instead of resuming a dataset in OUTPUT.")
+@progress_option()
+def dataset(config_path, output, workers, scheduler, seed, overwrite, progress):
+    """Simulate fields and cut them into a crop dataset (resumes an interrupted build)."""
+    store = build_from_yaml(config_path, output, workers=workers, scheduler=scheduler, seed=seed,
+                            overwrite=overwrite, progress=progress)  # fmt: skip
+    click.echo(
+        f"{output}: {store.n_crops} crops of {store.crop_size[0]}x{store.crop_size[1]} px from "
+        f"{store.manifest['n_fields']} fields; products {', '.join(store.products)}"
+    )
+
+
+@click.command("crops")
+@click.argument("images", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@click.option("--pair", "pairs", multiple=True, type=click.Path(exists=True, dir_okay=False),
+              help="Paired image (e.g. MGCLS enhanced), one per IMAGE; stored as product 'enhanced'.")  # fmt: skip
+@click.option("--catalog", "catalogs", multiple=True, type=click.Path(exists=True, dir_okay=False),
+              help="Source catalog (PyBDSF/MIGHTEE/MGCLS/meersim), one per IMAGE, for per-crop counts.")  # fmt: skip
+@click.option("--size", type=click.IntRange(min=1), show_default=True,
+              default=argument_default(crop_real_images, "size"), help="Crop size in pixels.")  # fmt: skip
+@click.option("--stride", type=click.IntRange(min=1), show_default=True,
+              default=argument_default(crop_real_images, "stride"), help="Crop step in pixels.")  # fmt: skip
+@click.option("--max-nan", type=float, show_default=True,
+              default=argument_default(crop_real_images, "max_nan"),
+              help="Drop crops whose blanked (NaN) fraction exceeds this.")  # fmt: skip
+@click.option("--channel", type=int, show_default=True,
+              default=argument_default(crop_real_images, "channel"), help="Image plane of cubes.")  # fmt: skip
+@output_option("dir", help="Store directory.")
+@overwrite_option("Replace OUTPUT if it exists.")
+@progress_option()
+def crops(images, pairs, catalogs, size, stride, max_nan, channel, output, overwrite, progress):
+    """Cut real FITS images (4-D, NaN-blanked MGCLS/MIGHTEE products) into a crop dataset."""
+    store = crop_real_images(list(images), output, pairs=list(pairs), catalogs=list(catalogs),
+                             size=size, stride=stride, max_nan=max_nan, channel=channel,
+                             overwrite=overwrite, progress=progress)  # fmt: skip
+    click.echo(
+        f"{output}: {store.n_crops} crops of {size}x{size} px from {len(images)} image(s); "
+        f"products {', '.join(store.products)}"
+    )

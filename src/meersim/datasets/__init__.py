@@ -1,0 +1,36 @@
+"""meersim.datasets: simulated and real crop datasets with per-crop truth, and their loaders.
+
+``CropDataset`` (PyTorch) is imported on first use, so the simulation side (and its
+dask workers) never imports torch.
+"""
+
+from meersim.datasets.build import build_dataset, build_from_yaml
+from meersim.datasets.config import DatasetConfig, load_config
+from meersim.datasets.embeddings import Embeddings, load_embeddings, write_embeddings
+from meersim.datasets.fields import simulate_field
+from meersim.datasets.real import crop_real_images
+from meersim.datasets.store import CropStore, open_store, write_crops
+
+__all__ = [
+    "CropDataset",
+    "CropStore",
+    "DatasetConfig",
+    "Embeddings",
+    "build_dataset",
+    "build_from_yaml",
+    "crop_real_images",
+    "load_config",
+    "load_embeddings",
+    "open_store",
+    "simulate_field",
+    "write_crops",
+    "write_embeddings",
+]
+
+
+def __getattr__(name: str):
+    if name == "CropDataset":
+        from meersim.datasets.loader import CropDataset
+
+        return CropDataset
+    raise AttributeError(f"module 'meersim.datasets' has no attribute {name!r}")

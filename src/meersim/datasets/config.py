@@ -1,0 +1,243 @@
+"""Dataset configuration: the YAML of ``meersim dataset`` and the per-field parameter draws.
+
+Each field is computed from ``(config, seed, field_id)`` alone: the field's seeds come
+from ``np.random.SeedSequence(seed).spawn(n_fields)[field_id]``, split again into the
+parameter draws, the catalog, the observation noise and CLEAN (:func:`field_seeds`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from dataclasses import field as dc_field
+from typing import Any
+
+import numpy as np
+
+from meersim.catalogs.synthetic import MorphologyModel
+from meersim.clean.config import CleanConfig
+from meersim.config import from_dict, load_yaml, to_dict
+from meersim.datasets import distributions
+from meersim.errors import InputError
+from meersim.imaging.weighting import Weighting
+from meersim.observe.uvcoverage import ObservationSetup
+
+SIM_PRODUCTS = ("sky", "dirty", "restored", "residual", "model")
+MODES = ("image", "vis")
+# ObservationSetup keys the builder sets per field (pointing, noise seed, target rms)
+RESERVED_SETUP_KEYS = ("ra_deg", "dec_deg", "seed", "target_rms_jy")
+
+
+@dataclass
+class FieldConfig:
+    """The sky of each field. Any value may be a distribution (see :mod:`distributions`).
+
+    survey : ``mightee`` (deep field) or ``mgcls`` (cluster field): source-count flux
+        limit and default pointing of :func:`meersim.catalogs.synthesize`.
+    npix : field size in pixels (square). cell_arcsec : pixel size (arcsec).
+    ra_deg, dec_deg : pointing / phase centre (deg); None = the survey's field.
+    flux_min_jy, flux_max_jy : flux range of the catalog (Jy at 1.284 GHz);
+        flux_min None = the survey default (~5x its rms).
+    faint_slope : slope of the Euclidean-normalised counts below 50 uJy.
+    margin_arcsec : sources are drawn over the field plus this margin on each side
+        (arcsec), so bright neighbours spill in through their sidelobes and extent.
+    """
+
+    survey: Any = "mgcls"
+    npix: Any = 512
+    cell_arcsec: Any = 2.0
+    ra_deg: Any = None
+    dec_deg: Any = None
+    flux_min_jy: Any = None
+    flux_max_jy: Any = 1.0
+    faint_slope: Any = 0.0
+    margin_arcsec: Any = 60.0
+
+
+@dataclass
+class CropConfig:
+    """How fields are cut (the seed study used 256-pixel crops every 200 pixels).
+
+    size, stride : crop size and step (pixels). max_nan : crops with a larger NaN
+    fraction are dropped. psf_size : each field's PSF is centre-cropped to this many
+    pixels. pb_cut : if set, every product is blanked (NaN) where the primary-beam
+    gain is below it (as MGCLS products are); None keeps the whole field.
+    """
+
+    size: int = 256
+    stride: int = 200
+    max_nan: float = 0.3
+    psf_size: int = 128
+    pb_cut: Any = None
+
+
+@dataclass
+class DatasetConfig:
+    """A simulated dataset (``meersim dataset --config ds.yaml``); docs/dataset.md lists every key.
+
+    observation : keys of :class:`meersim.observe.uvcoverage.ObservationSetup`
+        (e.g. hours, nchan, dump_s, antennas); each fixed or a distribution.
+    weighting : ``{scheme, robust}`` of :class:`meersim.imaging.weighting.Weighting`.
+    noise_rms_jy : target thermal rms of the image (Jy/beam); None = the radiometer
+        noise of the setup.
+    clean : keys of :class:`meersim.clean.major.CleanConfig`.
+    morphology : keys of :class:`meersim.catalogs.synthetic.MorphologyModel` (class
+        fractions and sizes of the synthetic sources, e.g. agn_compact_fraction,
+        sfg_crossover_mjy); each fixed or a distribution. Empty = the defaults.
+    """
+
+    n_fields: int = 4
+    seed: int = 0
+    mode: str = "image"
+    field: FieldConfig = dc_field(default_factory=FieldConfig)
+    morphology: dict = dc_field(default_factory=dict)
+    observation: dict = dc_field(default_factory=dict)
+    weighting: dict = dc_field(default_factory=lambda: {"scheme": "briggs", "robust": -0.5})
+    noise_rms_jy: Any = None
+    clean: dict = dc_field(default_factory=dict)
+    products: list = dc_field(default_factory=lambda: list(SIM_PRODUCTS))
+    crops: CropConfig = dc_field(default_factory=CropConfig)
+    threads_per_field: int = 1
+
+    def __post_init__(self):
+        src = "dataset config"
+        if not isinstance(self.n_fields, int) or self.n_fields < 1:
+            raise InputError(src, "n_fields", f"must be a positive integer, got {self.n_fields!r}.")
+        if not isinstance(self.seed, int) or self.seed < 0:
+            raise InputError(src, "seed", f"must be an integer >= 0, got {self.seed!r}.")
+        if self.mode not in MODES:
+            raise InputError(src, "mode", f"{self.mode!r} is unknown.", "Use image or vis.")
+        if isinstance(self.products, str):
+            self.products = [self.products]
+        bad = [p for p in self.products if p not in SIM_PRODUCTS]
+        if bad or not self.products or len(set(self.products)) != len(self.products):
+            raise InputError(
+                src, "products", f"{self.products!r} invalid.", f"Choose from {SIM_PRODUCTS}."
+            )
+        c = self.crops
+        if not (isinstance(c.size, int) and isinstance(c.stride, int) and c.size > 0 < c.stride):
+            raise InputError(src, "crops.size/stride", "must be positive integers.")
+        if not 0.0 <= float(c.max_nan) <= 1.0:
+            raise InputError(src, "crops.max_nan", f"must lie in [0, 1], got {c.max_nan}.")
+        if not isinstance(c.psf_size, int) or c.psf_size < 1:
+            raise InputError(src, "crops.psf_size", "must be a positive integer.")
+        if not isinstance(self.threads_per_field, int) or self.threads_per_field < 1:
+            raise InputError(src, "threads_per_field", "must be a positive integer.")
+        for section, values in (
+            ("field", to_dict(self.field)),
+            ("observation", self.observation),
+            ("weighting", self.weighting),
+            ("clean", self.clean),
+            ("morphology", self.morphology),
+            ("crops", {"pb_cut": c.pb_cut}),
+        ):
+            if not isinstance(values, dict):
+                raise InputError(src, section, f"must be a mapping, got {values!r}.")
+            for key, value in values.items():
+                distributions.check(value, src, f"{section}.{key}")
+        distributions.check(self.noise_rms_jy, src, "noise_rms_jy")
+        reserved = sorted(set(self.observation) & set(RESERVED_SETUP_KEYS))
+        if reserved:
+            raise InputError(
+                src,
+                "observation." + ", observation.".join(reserved),
+                "is set by the builder for each field.",
+                "Use field.ra_deg/field.dec_deg, seed and noise_rms_jy instead.",
+            )
+
+
+def load_config(path) -> DatasetConfig:
+    """Read a dataset YAML (strict keys) and check it by drawing field 0's parameters."""
+    config = from_dict(DatasetConfig, load_yaml(path), str(path))
+    validate(config, str(path))
+    return config
+
+
+def validate(config: DatasetConfig, source: str = "dataset config") -> None:
+    """Check the pass-through sections against the stage dataclasses (unknown keys fail)."""
+    params = draw_field_params(config, 0)
+    setup_from({**params["observation"], "seed": 0}, source)
+    clean_config_from(params["clean"], source)
+    morphology_from(params["morphology"], source)
+    try:
+        Weighting(**params["weighting"])
+    except TypeError as exc:
+        raise InputError(source, "weighting", str(exc), "Keys: scheme, robust.") from None
+
+
+# ----------------------------------------------------------------------------------
+# per-field seeds and parameters
+# ----------------------------------------------------------------------------------
+def field_seeds(seed: int, field_id: int) -> dict[str, np.random.SeedSequence]:
+    """Independent seed sequences of one field (params, catalog, observe, clean).
+
+    ``SeedSequence(seed, spawn_key=(field_id,))`` is what ``SeedSequence(seed).spawn``
+    hands field ``field_id``, without spawning the others.
+    """
+    base = np.random.SeedSequence(seed, spawn_key=(int(field_id),))
+    params, catalog, observe, clean = base.spawn(4)
+    return {"params": params, "catalog": catalog, "observe": observe, "clean": clean}
+
+
+def int_seed(seq: np.random.SeedSequence) -> int:
+    return int(
+        seq.generate_state(2, np.uint32).astype(np.uint64) @ np.array([1, 2**32], np.uint64)
+        >> np.uint64(1)
+    )
+
+
+def draw_field_params(config: DatasetConfig, field_id: int) -> dict[str, Any]:
+    """Every parameter value of field ``field_id`` (distributions drawn, others as given).
+
+    Returns ``{"field": {...}, "observation": {...}, "weighting": {...}, "clean": {...},
+    "morphology": {...}, "noise_rms_jy": x, "pb_cut": x, "varied": {"section.key": value}}``.
+    Sections are drawn in that order and keys in sorted order, so an empty section
+    (the usual morphology) consumes no random numbers.
+    """
+    rng = np.random.default_rng(field_seeds(config.seed, field_id)["params"])
+    out: dict[str, Any] = {"varied": {}}
+    for section, values in (
+        ("field", to_dict(config.field)),
+        ("observation", config.observation),
+        ("weighting", config.weighting),
+        ("clean", config.clean),
+        ("morphology", config.morphology),
+    ):
+        drawn = {}
+        for key in sorted(values):
+            value = values[key]
+            drawn[key] = distributions.draw(value, rng)
+            if distributions.is_distribution(value):
+                out["varied"][f"{section}.{key}"] = drawn[key]
+        out[section] = drawn
+    for name, value in (("noise_rms_jy", config.noise_rms_jy), ("pb_cut", config.crops.pb_cut)):
+        out[name] = distributions.draw(value, rng)
+        if distributions.is_distribution(value):
+            out["varied"][name] = out[name]
+    for key in ("npix",):
+        out["field"][key] = int(round(out["field"][key]))
+    return out
+
+
+def param_column(name: str) -> str:
+    """Truth-table column of a varied parameter: ``observation.hours`` -> ``param_observation_hours``."""
+    return "param_" + name.replace(".", "_")
+
+
+# ----------------------------------------------------------------------------------
+# stage configs from drawn values
+# ----------------------------------------------------------------------------------
+def setup_from(values: dict, source: str) -> ObservationSetup:
+    """The :class:`ObservationSetup` of drawn ``observation`` values (unknown keys fail)."""
+    return from_dict(ObservationSetup, dict(values), f"{source}: observation")
+
+
+def morphology_from(values: dict, source: str) -> MorphologyModel | None:
+    """The :class:`MorphologyModel` of drawn ``morphology`` values; None when none are set."""
+    if not values:
+        return None
+    return from_dict(MorphologyModel, dict(values), f"{source}: morphology")
+
+
+def clean_config_from(values: dict, source: str) -> CleanConfig:
+    """The :class:`CleanConfig` of drawn ``clean`` values (unknown keys fail)."""
+    return from_dict(CleanConfig, dict(values), f"{source}: clean")

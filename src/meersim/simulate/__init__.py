@@ -1,1 +1,0 @@
-"""meersim.simulate"""

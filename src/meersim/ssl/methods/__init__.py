@@ -1,0 +1,1 @@
+"""SSL methods: heads, losses and teacher updates (DINO)."""

@@ -1,0 +1,471 @@
+"""DINO training on a crop dataset: single process (CPU/GPU) or DDP via torchrun.
+
+Python::
+
+    from meersim.ssl.train import TrainConfig, train
+    ckpt = train(TrainConfig(data="ds/", backbone="vit_tiny_patch16", epochs=50), "run/")
+
+Multi-process (one process per GPU, or gloo on CPU)::
+
+    torchrun --nproc_per_node=4 -m meersim.ssl.train --data ds/ --config train.yaml -o run/
+
+Outputs in ``run/``: ``checkpoint.pth`` (replaced atomically every epoch),
+``metrics.csv`` (one row per epoch, with the collapse monitors), ``steps.csv``
+(loss and schedules per step), ``config.yaml`` and TensorBoard events when
+tensorboard is installed.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import math
+import os
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+import yaml
+from torch import nn
+
+from meersim.config import from_dict, to_dict
+from meersim.datasets.loader import CropDataset
+from meersim.errors import InputError, MeersimError
+from meersim.io import write_text
+from meersim.ssl.augment import RadioMultiCrop
+from meersim.ssl.backbones import build_backbone
+from meersim.ssl.methods.dino import (
+    DINOHead,
+    DINOLoss,
+    MultiCropWrapper,
+    cancel_last_layer_gradients,
+    clip_gradients,
+    collapse_stats,
+    cosine_scheduler,
+    ema_update,
+    parameter_groups,
+)
+from meersim.ssl.train.checkpoint import (
+    CHECKPOINT,
+    CHECKPOINT_FORMAT,
+    CHECKPOINT_VERSION,
+    atomic_save,
+    read_training_checkpoint,
+)
+from meersim.ssl.train.config import TrainConfig
+from meersim.ssl.train.runtime import (
+    MultiCropDataset,
+    resolve_device,
+    rng_state,
+    set_rng_state,
+    setup_distributed,
+)
+
+METRIC_COLUMNS = (
+    "epoch", "steps", "loss", "loss_first", "loss_last", "lr", "weight_decay", "momentum",
+    "teacher_temp", "teacher_entropy", "teacher_batch_entropy", "kl_teacher_student",
+    "center_norm", "grad_norm_max", "images_per_s", "epoch_time_s",
+)  # fmt: skip
+
+
+class TrainingError(MeersimError):
+    """Training cannot go on (e.g. the loss became NaN)."""
+
+
+# ----------------------------------------------------------------------------------
+# the trainer
+# ----------------------------------------------------------------------------------
+class DINOTrainer:
+    """Holds models, optimiser, schedules and data for one (possibly distributed) run."""
+
+    def __init__(self, config: TrainConfig, out_dir: str | Path, progress: bool = True):
+        if not config.data:
+            raise InputError("train config", "data", "is not set.", "Pass --data DATASET_DIR.")
+        self.config = config
+        self.out_dir = Path(out_dir)
+        self.device = resolve_device(config.device, int(os.environ.get("LOCAL_RANK", "0")))
+        self.dist = setup_distributed(self.device)
+        if self.device.type == "cuda":
+            torch.cuda.set_device(self.device)
+        self.progress = progress and self.dist.is_main
+        torch.manual_seed(config.seed)  # identical initial weights on every rank
+
+        base = CropDataset(config.data, products=config.products)
+        psfs = base.psfs()
+        self.transform = RadioMultiCrop(config.augment, psfs=psfs)
+        self.dataset = MultiCropDataset(base, self.transform, config.seed)
+        world, bs = self.dist.world_size, config.batch_size
+        if len(base) < bs * world:
+            raise InputError(
+                config.data, "batch_size",
+                f"{bs} x {world} process(es) exceeds the {len(base)} crops of the dataset.",
+                "Lower --batch-size.",
+            )  # fmt: skip
+        self.sampler = torch.utils.data.DistributedSampler(
+            self.dataset, num_replicas=world, rank=self.dist.rank, shuffle=True,
+            seed=config.seed, drop_last=True,
+        )  # fmt: skip
+        self.loader_generator = torch.Generator()
+        self.loader = torch.utils.data.DataLoader(
+            self.dataset, batch_size=bs, sampler=self.sampler, drop_last=True,
+            num_workers=config.num_workers, pin_memory=self.device.type == "cuda",
+            generator=self.loader_generator,
+        )  # fmt: skip
+        self.steps_per_epoch = len(self.loader)
+
+        # models: student (drop path) and teacher (none), same initial weights
+        img = config.augment.global_size
+        backbone, self.embed_dim = build_backbone(
+            config.backbone, img, config.pretrained, drop_path_rate=config.drop_path_rate,
+            **config.backbone_kwargs,
+        )  # fmt: skip
+        teacher_backbone, _ = build_backbone(config.backbone, img, **config.backbone_kwargs)
+        head_kw = dict(out_dim=config.out_dim, hidden_dim=config.hidden_dim,
+                       bottleneck_dim=config.bottleneck_dim)  # fmt: skip
+        student = MultiCropWrapper(
+            backbone, DINOHead(self.embed_dim, norm_last_layer=config.norm_last_layer, **head_kw)
+        )
+        teacher = MultiCropWrapper(teacher_backbone, DINOHead(self.embed_dim, **head_kw))
+        teacher.load_state_dict(student.state_dict())
+        self.student_module = student.to(self.device)
+        self.teacher = teacher.to(self.device)
+        if self.dist.world_size > 1 and self.device.type == "cuda":
+            if any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in student.modules()):
+                self.student_module = nn.SyncBatchNorm.convert_sync_batchnorm(self.student_module)
+                self.teacher = nn.SyncBatchNorm.convert_sync_batchnorm(self.teacher)
+        for p in self.teacher.parameters():
+            p.requires_grad_(False)
+        self.teacher.eval()
+        if self.dist.world_size > 1:
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self.student = nn.parallel.DistributedDataParallel(self.student_module, device_ids=ids)
+        else:
+            self.student = self.student_module
+
+        n_crops = 2 + config.augment.n_local
+        self.loss_fn = DINOLoss(
+            config.out_dim, n_crops, config.epochs, config.warmup_teacher_temp,
+            config.teacher_temp, config.warmup_teacher_temp_epochs, config.student_temp,
+            config.center_momentum,
+        ).to(self.device)  # fmt: skip
+        self.optimizer = torch.optim.AdamW(parameter_groups(self.student_module))
+        total_batch = bs * world
+        n, e = self.steps_per_epoch, config.epochs
+        self.lr_schedule = cosine_scheduler(
+            config.lr * total_batch / 256.0, config.min_lr, e, n, config.warmup_epochs
+        )
+        self.wd_schedule = cosine_scheduler(config.weight_decay, config.weight_decay_end, e, n)
+        self.momentum_schedule = cosine_scheduler(config.momentum_teacher, 1.0, e, n)
+
+        # mixed precision: GPU only
+        self.autocast_dtype = None
+        if self.device.type == "cuda" and config.amp != "off":
+            want_bf16 = config.amp == "bf16" and torch.cuda.is_bf16_supported()
+            self.autocast_dtype = torch.bfloat16 if want_bf16 else torch.float16
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.autocast_dtype == torch.float16)
+        self.epoch = 0
+        self.step = 0
+
+    # -- checkpoints -------------------------------------------------------------------
+    def state_dict(self) -> dict:
+        return {
+            "format": CHECKPOINT_FORMAT,
+            "version": CHECKPOINT_VERSION,
+            "student": self.student_module.state_dict(),
+            "teacher": self.teacher.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "dino_center": self.loss_fn.center.detach().cpu(),
+            "epoch": self.epoch,
+            "step": self.step,
+            "config": to_dict(self.config),
+            "backbone": self.config.backbone,
+            "embed_dim": self.embed_dim,
+            "world_size": self.dist.world_size,
+            "rng": rng_state(self.device),
+        }
+
+    def load_state_dict(self, ckpt: dict) -> None:
+        self.student_module.load_state_dict(ckpt["student"])
+        self.teacher.load_state_dict(ckpt["teacher"])
+        self.optimizer.load_state_dict(ckpt["optimizer"])
+        if ckpt.get("scaler"):
+            self.scaler.load_state_dict(ckpt["scaler"])
+        self.loss_fn.center.copy_(ckpt["dino_center"].to(self.device))
+        self.epoch = int(ckpt["epoch"])
+        self.step = int(ckpt["step"])
+        if ckpt.get("world_size", 1) == self.dist.world_size:
+            set_rng_state(ckpt.get("rng", {}), self.device)
+
+    def save_checkpoint(self) -> Path:
+        """Write ``checkpoint.pth`` atomically (main rank only); returns its path."""
+        path = self.out_dir / CHECKPOINT
+        if self.dist.is_main:
+            state = self.state_dict()
+            atomic_save(state, path)
+            k = self.config.keep_every
+            if k and self.epoch % k == 0:
+                atomic_save(state, self.out_dir / f"checkpoint_epoch{self.epoch:04d}.pth")
+        return path
+
+    # -- one epoch ---------------------------------------------------------------------
+    def train_epoch(self, step_log=None) -> dict:
+        """Train ``self.epoch``; returns the epoch's metrics and advances the epoch."""
+        cfg, epoch = self.config, self.epoch
+        self.sampler.set_epoch(epoch)
+        self.dataset.set_epoch(epoch)
+        self.loader_generator.manual_seed(cfg.seed * 1_000_003 + epoch)
+        self.student.train()
+        sums: dict[str, float] = {}
+        losses, grad_max, n_images = [], 0.0, 0
+        start = time.perf_counter()
+        it = self.loader
+        if self.progress:
+            from tqdm.auto import tqdm
+
+            it = tqdm(it, total=self.steps_per_epoch, desc=f"epoch {epoch + 1}/{cfg.epochs}",
+                      leave=False, dynamic_ncols=True)  # fmt: skip
+        for batch in it:
+            step = self.step
+            for j, group in enumerate(self.optimizer.param_groups):
+                group["lr"] = float(self.lr_schedule[step])
+                if j == 0:
+                    group["weight_decay"] = float(self.wd_schedule[step])
+            views = [v.to(self.device, non_blocking=True) for v in batch["views"]]
+            with torch.autocast(
+                self.device.type, dtype=self.autocast_dtype or torch.float32,
+                enabled=self.autocast_dtype is not None,
+            ):  # fmt: skip
+                teacher_out = self.teacher(views[:2])
+                student_out = self.student(views)
+                stats = collapse_stats(student_out, teacher_out, self.loss_fn, epoch)
+                loss = self.loss_fn(student_out, teacher_out, epoch)
+            if not torch.isfinite(loss):
+                raise TrainingError(
+                    f"loss is {loss.item()} at epoch {epoch}, step {step}: training diverged. "
+                    "Fix: lower lr, keep amp at bf16 (fp16 overflows), or raise clip_grad."
+                )
+            self.optimizer.zero_grad(set_to_none=True)
+            self.scaler.scale(loss).backward()
+            if cfg.clip_grad:
+                self.scaler.unscale_(self.optimizer)
+                norms = clip_gradients(self.student_module, cfg.clip_grad)
+                grad_max = max(grad_max, max(norms, default=0.0))
+            if epoch < cfg.freeze_last_layer:
+                cancel_last_layer_gradients(self.student_module)
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+            ema_update(self.teacher, self.student_module, float(self.momentum_schedule[step]))
+
+            value = float(loss.detach())
+            losses.append(value)
+            for k, v in stats.items():
+                sums[k] = sums.get(k, 0.0) + v
+            n_images += views[0].shape[0]
+            if step_log is not None:
+                step_log(
+                    {"epoch": epoch, "step": step, "loss": value, "lr": self.lr_schedule[step],
+                     "weight_decay": self.wd_schedule[step],
+                     "momentum": self.momentum_schedule[step]}
+                )  # fmt: skip
+            if self.progress:
+                it.set_postfix(loss=f"{value:.4f}", H_t=f"{stats['teacher_entropy']:.3f}")
+            self.step += 1
+        elapsed = time.perf_counter() - start
+        n_steps = max(len(losses), 1)
+        metrics = {k: v / n_steps for k, v in sums.items()}
+        mean_loss = float(np.mean(losses)) if losses else float("nan")
+        metrics.update(
+            epoch=epoch, steps=len(losses), loss=mean_loss,
+            loss_first=losses[0] if losses else float("nan"),
+            loss_last=losses[-1] if losses else float("nan"),
+            lr=float(self.lr_schedule[self.step - 1]),
+            weight_decay=float(self.wd_schedule[self.step - 1]),
+            momentum=float(self.momentum_schedule[self.step - 1]),
+            teacher_temp=self.loss_fn.teacher_temp(epoch), grad_norm_max=grad_max,
+            images_per_s=n_images * self.dist.world_size / max(elapsed, 1e-9),
+            epoch_time_s=elapsed,
+        )  # fmt: skip
+        metrics = self._reduce_metrics(metrics)
+        self.epoch += 1
+        return metrics
+
+    def _reduce_metrics(self, metrics: dict) -> dict:
+        """Average the monitors over ranks (throughput already counts all ranks)."""
+        if self.dist.world_size <= 1:
+            return metrics
+        keys = ["loss", "teacher_entropy", "teacher_batch_entropy", "kl_teacher_student"]
+        t = torch.tensor([metrics[k] for k in keys], dtype=torch.float64, device=self.device)
+        dist.all_reduce(t)
+        t /= self.dist.world_size
+        metrics.update({k: float(v) for k, v in zip(keys, t.tolist(), strict=True)})
+        return metrics
+
+    def close(self) -> None:
+        if self.dist.initialised_here and dist.is_initialized():
+            dist.destroy_process_group()
+
+
+# ----------------------------------------------------------------------------------
+# logging
+# ----------------------------------------------------------------------------------
+class _CsvLog:
+    """Append rows to a CSV; on resume, rows from ``from_epoch`` on are dropped first."""
+
+    def __init__(self, path: Path, columns, from_epoch: int | None):
+        self.path, self.columns = path, list(columns)
+        rows = []
+        if from_epoch is not None and path.exists():
+            with open(path, newline="") as fh:
+                rows = [r for r in csv.DictReader(fh) if int(r["epoch"]) < from_epoch]
+        with open(path, "w", newline="") as fh:
+            writer = csv.DictWriter(fh, self.columns, extrasaction="ignore")
+            writer.writeheader()
+            writer.writerows(rows)
+
+    def write(self, row: dict) -> None:
+        with open(self.path, "a", newline="") as fh:
+            csv.DictWriter(fh, self.columns, extrasaction="ignore").writerow(
+                {k: (f"{v:.8g}" if isinstance(v, float) else v) for k, v in row.items()}
+            )
+
+
+def _tensorboard(out_dir: Path):
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:  # tensorboard is optional
+        return None
+    try:
+        return SummaryWriter(str(out_dir / "tensorboard"))
+    except Exception:  # noqa: BLE001 - a broken tensorboard install must not stop training
+        return None
+
+
+def collapse_warnings(metrics: dict, out_dim: int) -> list[tuple[str, str]]:
+    """(kind, message) for the DINO collapse signatures (DESIGN.md §4) in an epoch's metrics."""
+    out = []
+    ln_k = math.log(out_dim)
+    if metrics["epoch"] >= 1 and abs(metrics["loss"] - ln_k) < 0.02 * ln_k:
+        out.append(
+            (
+                "uniform",
+                f"epoch {metrics['epoch']}: loss {metrics['loss']:.4f} sits at ln(out_dim) = "
+                f"{ln_k:.4f}: the outputs look collapsed to uniform. Try a smaller out_dim, a lower "
+                "teacher_temp, and check teacher_entropy and kNN accuracy.",
+            )
+        )
+    if metrics.get("teacher_batch_entropy", ln_k) < 0.05 * ln_k:
+        out.append(
+            (
+                "one-dimension",
+                f"epoch {metrics['epoch']}: the batch-mean teacher distribution has entropy "
+                f"{metrics['teacher_batch_entropy']:.3f} nats: every crop maps to the same "
+                "prototypes (collapse to one dimension). Use larger batches (centering needs "
+                "them) or a lower teacher temperature.",
+            )
+        )
+    return out
+
+
+# ----------------------------------------------------------------------------------
+# entry points
+# ----------------------------------------------------------------------------------
+def train(
+    config: TrainConfig | None,
+    out_dir: str | Path,
+    resume: bool = False,
+    progress: bool = True,
+    stop_after: int | None = None,
+) -> Path:
+    """Train DINO; returns the path of the final checkpoint.
+
+    Parameters
+    ----------
+    config : TrainConfig, or None to resume with the config stored in ``out_dir``'s checkpoint.
+    out_dir : run directory (checkpoint.pth, metrics.csv, steps.csv, config.yaml).
+    resume : continue from ``out_dir/checkpoint.pth`` (model, optimiser, centre, RNG, epoch).
+    progress : tqdm bar and a line per epoch (main rank only).
+    stop_after : run at most this many epochs in this call (time-limited jobs; resume later).
+    """
+    out_dir = Path(out_dir)
+    ckpt_path = out_dir / CHECKPOINT
+    ckpt = None
+    if resume and ckpt_path.exists():
+        ckpt = read_training_checkpoint(ckpt_path)
+        if config is None:
+            config = from_dict(TrainConfig, ckpt["config"], str(ckpt_path))
+        else:
+            stored = from_dict(TrainConfig, ckpt["config"], str(ckpt_path))
+            changed = [f.name for f in dataclasses.fields(TrainConfig)
+                       if getattr(stored, f.name) != getattr(config, f.name)]  # fmt: skip
+            if changed:
+                warnings.warn(
+                    f"resuming {ckpt_path} with changed settings: {', '.join(changed)}",
+                    stacklevel=2,
+                )
+    elif config is None:
+        raise InputError(str(ckpt_path), "checkpoint", "not found, and no config was given.")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    trainer = DINOTrainer(config, out_dir, progress=progress)
+    try:
+        if ckpt is not None:
+            trainer.load_state_dict(ckpt)
+            if trainer.step != trainer.epoch * trainer.steps_per_epoch:
+                raise InputError(
+                    str(ckpt_path), "step",
+                    f"{trainer.step} does not match epoch {trainer.epoch} x "
+                    f"{trainer.steps_per_epoch} steps: the dataset or batch size changed.",
+                    "Resume with the original data, batch size and process count.",
+                )  # fmt: skip
+        main = trainer.dist.is_main
+        from_epoch = trainer.epoch if ckpt is not None else 0
+        metrics_log = steps_log = writer = None
+        if main:
+            write_text(out_dir / "config.yaml", yaml.safe_dump(to_dict(config), sort_keys=False))
+            metrics_log = _CsvLog(out_dir / "metrics.csv", METRIC_COLUMNS, from_epoch)
+            steps_log = _CsvLog(
+                out_dir / "steps.csv",
+                ("epoch", "step", "loss", "lr", "weight_decay", "momentum"), from_epoch,
+            )  # fmt: skip
+            writer = _tensorboard(out_dir)
+        if progress and main:
+            print(
+                f"DINO {config.backbone} (embed {trainer.embed_dim}) on {trainer.device}"
+                f" x{trainer.dist.world_size}: {len(trainer.dataset)} crops, "
+                f"{trainer.steps_per_epoch} steps/epoch, epochs {trainer.epoch}->{config.epochs}",
+                flush=True,
+            )
+        n_run, warned = 0, set()
+        while trainer.epoch < config.epochs and (stop_after is None or n_run < stop_after):
+            metrics = trainer.train_epoch(steps_log.write if steps_log else None)
+            n_run += 1
+            if main:
+                metrics_log.write(metrics)
+                if writer is not None:
+                    for k, v in metrics.items():
+                        if k != "epoch":
+                            writer.add_scalar(f"dino/{k}", v, metrics["epoch"])
+                    writer.flush()
+                for kind, message in collapse_warnings(metrics, config.out_dim):
+                    if kind not in warned:  # each kind once per call; metrics.csv has the rest
+                        warned.add(kind)
+                        warnings.warn(message, stacklevel=2)
+                if progress:
+                    print(
+                        f"epoch {metrics['epoch'] + 1}/{config.epochs}  loss {metrics['loss']:.4f}"
+                        f"  H(teacher) {metrics['teacher_entropy']:.3f}"
+                        f"  KL(t||s) {metrics['kl_teacher_student']:.3f}"
+                        f"  |c| {metrics['center_norm']:.3f}  {metrics['images_per_s']:.1f} img/s",
+                        flush=True,
+                    )
+            trainer.save_checkpoint()
+        if writer is not None:
+            writer.close()
+        if trainer.dist.world_size > 1:
+            dist.barrier()
+        return ckpt_path
+    finally:
+        trainer.close()
