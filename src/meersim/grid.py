@@ -1,6 +1,6 @@
 """The image grid: pixel size, phase centre, frequencies and the SIN-projected WCS.
 
-Conventions (DESIGN.md §2):
+Conventions (docs/architecture.md §2):
 
 * Arrays are indexed ``[chan, y, x]``; x runs along RA, y along Dec.
 * The phase centre sits on the 0-based pixel ``(npix_x // 2, npix_y // 2)``

@@ -1,4 +1,4 @@
-"""Small typed objects passed between simulation stages (DESIGN.md §2)."""
+"""Small typed objects passed between simulation stages (docs/architecture.md §2)."""
 
 from __future__ import annotations
 
@@ -73,7 +73,7 @@ class Image:
 
 @dataclass
 class Visibilities:
-    """Visibilities of one observation (DESIGN.md §2).
+    """Visibilities of one observation (docs/architecture.md §2).
 
     Attributes
     ----------
@@ -124,7 +124,7 @@ class Visibilities:
 
 @dataclass
 class Observation:
-    """A dirty image with everything needed to clean it (DESIGN.md §2).
+    """A dirty image with everything needed to clean it (docs/architecture.md §2).
 
     Images are multi-frequency synthesis (one plane over the whole band) at
     ``grid.freqs_hz[0]``, the band's mean frequency.

@@ -11,12 +11,12 @@ from astropy.io import fits
 from astropy.table import QTable
 from astropy.wcs import WCS
 from click.testing import CliRunner
-from meersim.sky import stamps as sky_module
 
 from meersim.cli import main
 from meersim.errors import InputError
 from meersim.grid import Grid
 from meersim.io import write_image
+from meersim.sky import stamps as sky_module
 from meersim.sky.render import band_channels, default_grid, mean_position, render_sky
 
 RA0, DEC0 = 150.0, -30.0

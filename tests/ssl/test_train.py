@@ -26,7 +26,7 @@ def _rows(path):
 def test_training_lowers_loss_without_collapse(store, tmp_path):
     # 200 steps of a 2-block ViT. Views differ by the dihedral group only, so a model this
     # small learns the invariance within seconds; teacher temperature 0.02 and momentum
-    # 0.99 suit so short a run (DESIGN.md §4: lower teacher temperature against collapse).
+    # 0.99 suit so short a run (docs/architecture.md §4: lower teacher temperature against collapse).
     cfg = tiny_config(
         store, epochs=50, hidden_dim=256, bottleneck_dim=64, warmup_epochs=5, warmup_teacher_temp=0.02, teacher_temp=0.02, momentum_teacher=0.99,
         augment=dict(global_scale=(1, 1), n_local=0, p_beam=0, p_psf=0, p_noise=0),

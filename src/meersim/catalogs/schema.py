@@ -1,4 +1,4 @@
-"""The canonical source table (DESIGN.md §2).
+"""The canonical source table (docs/architecture.md §2).
 
 One row per source *component*; components of one physical source share
 ``source_id``. Units are fixed: positions and angles in deg, sizes (FWHM,
@@ -38,7 +38,7 @@ from astropy.table import QTable
 from meersim.errors import InputError
 
 FORMATS = ("meersim", "pybdsf", "mightee", "mgcls")
-DEFAULT_REF_FREQ_HZ = 1.284e9  # MeerKAT L-band centre (DESIGN.md §3)
+DEFAULT_REF_FREQ_HZ = 1.284e9  # MeerKAT L-band centre (docs/architecture.md §3)
 DEFAULT_SPECTRAL_INDEX = -0.7
 MEERSIM_FORMAT_VERSION = 1
 FITS_STRUCTURAL_KEYS = re.compile(

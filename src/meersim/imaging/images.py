@@ -134,7 +134,7 @@ def predicted_rms(
 
     A dirty pixel is ``sum_i W_i [Re V_i cos(phi_i) - Im V_i sin(phi_i)] / norm``;
     with independent real and imaginary noise of variance ``sigma_i^2 = 1/w_i``
-    each (``vis.weight`` is per real/imaginary part, DESIGN.md §3) its variance
+    each (``vis.weight`` is per real/imaginary part, docs/architecture.md §3) its variance
     is ``sum_i W_i^2 sigma_i^2 / norm^2`` at every pixel (w-term neglected).
     For natural weighting this is ``1 / sqrt(sum w)``.
     """

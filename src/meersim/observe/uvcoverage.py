@@ -41,7 +41,7 @@ L_BAND_DIGITISED_HZ = (856e6, 1712e6)
 
 @dataclass
 class ObservationSetup:
-    """How MeerKAT observes a field (DESIGN.md §2 "Observation setup").
+    """How MeerKAT observes a field (docs/architecture.md §2 "Observation setup").
 
     Parameters
     ----------

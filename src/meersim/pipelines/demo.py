@@ -83,7 +83,7 @@ def demo_train_mapping(size: dict, seed: int, data: str, device: str | None) -> 
         "products": ["restored"],
         "backbone": "vit_tiny_patch8",
         "drop_path_rate": 0.0,
-        "out_dim": 256,  # small K: fewer crops than DINO's setting (DESIGN.md §4 collapse notes)
+        "out_dim": 256,  # small K: fewer crops than DINO's setting (docs/architecture.md §4 collapse notes)
         "hidden_dim": 256,
         "bottleneck_dim": 64,
         "epochs": size["epochs"],

@@ -14,7 +14,7 @@ Physical conventions
   FWHM sqrt(b2^2 - b1^2) and multiplies by (b2/b1)^2, so the result is in Jy per
   *new* beam: a point source keeps its peak and the total flux (sum / beam area) is kept.
 - PSF convolution (:func:`psf_convolve`) normalises the PSF to peak 1 by default, the
-  dirty-image convention of DESIGN.md §2: a Jy/pixel model convolved with it gives a
+  dirty-image convention of docs/architecture.md §2: a Jy/pixel model convolved with it gives a
   Jy/beam dirty image in which a 1 Jy point source reads 1 Jy/beam. ``normalize="sum"``
   keeps the pixel sum instead.
 - Correlated noise is white noise convolved with a kernel (the beam or the PSF) and

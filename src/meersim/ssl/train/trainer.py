@@ -345,7 +345,7 @@ def _tensorboard(out_dir: Path):
 
 
 def collapse_warnings(metrics: dict, out_dim: int) -> list[tuple[str, str]]:
-    """(kind, message) for the DINO collapse signatures (DESIGN.md §4) in an epoch's metrics."""
+    """(kind, message) for the DINO collapse signatures (docs/architecture.md §4) in an epoch's metrics."""
     out = []
     ln_k = math.log(out_dim)
     if metrics["epoch"] >= 1 and abs(metrics["loss"] - ln_k) < 0.02 * ln_k:
