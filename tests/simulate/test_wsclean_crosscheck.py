@@ -181,7 +181,8 @@ def test_realistic_field_matches_wsclean(realistic_field, label):
     weights = imaging_weights(vis, obs.grid, weighting)
     dirty, _ = make_dirty(vis, obs.grid, weights)
     ws_dirty, ws_correction = images[label]
-    a, b = dirty - dirty.mean(), ws_dirty - ws_dirty.mean()
+    a = dirty.astype(np.float64) - dirty.mean(dtype=np.float64)
+    b = ws_dirty.astype(np.float64) - ws_dirty.mean(dtype=np.float64)
     correlation = float((a * b).sum() / np.sqrt((a * a).sum() * (b * b).sum()))
     ratios = np.array([ws_dirty[y, x] / dirty[y, x] for y, x in peaks])
     # WSClean stores the density correction (1 for natural) per sample; meersim's
