@@ -293,10 +293,13 @@ def test_isolated_point_source_restored_peak_and_beam(noise_rms):
 def test_multiscale_beats_hogbom_on_extended_emission():
     sky = _blob(50, 60, 20, 0.5, 0.6) + _blob(85, 80, 12, 0.3) + _blob(40, 95, 30, 0.4, 0.5)
     obs = _observation(points=[(90, 30, 0.05)], image=sky)
-    config = {"niter": 1000, "threshold_sigma": None}
+    # 1500 iterations: with WSClean's density grid (robust 0 here) multiscale's model
+    # holds 93 % of the flux after 1000 and 97 % after 1500 (97 % after 1000 with the
+    # density grid meersim used before, which differed from WSClean's).
+    config = {"niter": 1500, "threshold_sigma": None}
     hogbom = clean(obs, CleanConfig(**config))
     multi = clean(obs, CleanConfig(multiscale=True, scales=(0, 2, 4), **config))
-    assert hogbom.n_iterations == multi.n_iterations == 1000
+    assert hogbom.n_iterations == multi.n_iterations == 1500
     assert hogbom.stop_reason == multi.stop_reason == STOP_NITER
     assert set(multi.components["scale"]) > {0.0}  # larger scales were used
     rms_h, rms_m = np.std(hogbom.residual), np.std(multi.residual)

@@ -1,3 +1,5 @@
+import math
+
 import numpy as np
 import pytest
 
@@ -5,7 +7,12 @@ from meersim.errors import InputError
 from meersim.grid import Grid
 from meersim.imaging.gridder import image_to_vis
 from meersim.imaging.images import make_dirty, make_psf, predicted_rms, residual_image
-from meersim.imaging.weighting import SPEED_OF_LIGHT, Weighting, imaging_weights
+from meersim.imaging.weighting import (
+    SPEED_OF_LIGHT,
+    Weighting,
+    density_grid_size,
+    imaging_weights,
+)
 from meersim.stats import robust_rms
 from meersim.types import Visibilities
 
@@ -43,47 +50,145 @@ def _random_vis(
 GRID = Grid(96, 80, 4.0, 30.0, -30.0)
 
 
-def _brute_force_density(vis, grid):
-    """Per-sample density by a dictionary of folded cells (reference implementation)."""
-    cells = {}
-    keys = {}
+def _padded_size(npix, padding):
+    """Density-grid cells along one axis: even image size, padded, rounded up to a multiple of 4."""
+    npix += npix % 2
+    size = math.ceil(npix * padding)
+    while size % 4:
+        size += 1
+    return size
+
+
+def test_density_grid_size_follows_wsclean_padding():
+    # WSClean: "-size 950 950" pads to 1140 (x 1.2) and, with "-padding 1", to 952
+    # (a multiple of 4); odd sizes are first made even.
+    assert [density_grid_size(n) for n in (950, 96, 80, 256, 255)] == [1140, 116, 96, 308, 308]
+    assert [density_grid_size(n, 1.0) for n in (950, 96, 80, 256, 255)] == [952, 96, 80, 256, 256]
+    for n in range(2, 300):
+        for padding in (1.0, 1.2, 1.5):
+            assert density_grid_size(n, padding) == _padded_size(n, padding)
+
+
+def _reference_weights(vis, grid, scheme, robust=0.0, padding=1.2, level=3.0, size=16):
+    """WSClean's imaging weights written out sample by sample with dictionaries.
+
+    The rule (wsclean/gridding/imageweights.{h,cpp}, wsclean/main/settings.cpp):
+    a row with v < 0 is mirrored to (-u, -v); in wavelengths, a sample lies in
+    column floor(u nu cell + nu/2) and row floor(v nv cell) of a half-plane
+    grid of nu x nv/2 cells (nu, nv: the padded image size); samples off it
+    get weight 0. The cell's summed natural weight W gives the correction
+    1/W (uniform; 0 in empty cells) or 1/(1 + W f^2) (Briggs; 1 in empty
+    cells), f^2 = (5 10^-R)^2 / (sum W^2 / sum w). Then every occupied cell
+    above `level` times the mean of the nonzero corrections in its window
+    [x - size/2, x + size/2) x [y - size/2, y + size/2) (cut at the grid
+    edges) is set to that. The imaging weight is w times the correction.
+    """
+    nu, nv = _padded_size(grid.npix_x, padding), _padded_size(grid.npix_y, padding)
+    cell = grid.cell_rad
+    density, where = {}, {}
     for i in range(vis.nrow):
+        u_m, v_m = float(vis.uvw[i, 0]), float(vis.uvw[i, 1])
+        if v_m < 0:
+            u_m, v_m = -u_m, -v_m
         for c, f in enumerate(vis.freqs):
-            if vis.flag[i, c]:
+            if vis.flag[i, c] or vis.weight[i, c] <= 0:
                 continue
-            u = vis.uvw[i, 0] * f / SPEED_OF_LIGHT
-            v = vis.uvw[i, 1] * f / SPEED_OF_LIGHT
-            iu = int(np.rint(u * grid.npix_x * grid.cell_rad))
-            iv = int(np.rint(v * grid.npix_y * grid.cell_rad))
-            if iu < 0 or (iu == 0 and iv < 0):
-                iu, iv = -iu, -iv
-            cells[(iu, iv)] = cells.get((iu, iv), 0.0) + float(vis.weight[i, c])
-            keys[(i, c)] = (iu, iv)
-    return cells, keys
+            wavelength = SPEED_OF_LIGHT / f
+            x = math.floor(u_m / wavelength * nu * cell + nu // 2)
+            y = math.floor(v_m / wavelength * nv * cell)
+            if not (0 <= x < nu and y < nv // 2):
+                continue
+            density[(x, y)] = density.get((x, y), 0.0) + float(vis.weight[i, c])
+            where[(i, c)] = (x, y)
+    if scheme == "uniform":
+        correction = {k: 1.0 / d for k, d in density.items()}
+        empty = 0.0
+    else:
+        sum_w = sum(density.values())
+        f2 = (5 * 10**-robust) ** 2 / (sum(d * d for d in density.values()) / sum_w)
+        correction = {k: 1.0 / (1.0 + d * f2) for k, d in density.items()}
+        empty = 1.0
+    filtered = dict(correction)
+    clipped = 0
+    if level >= 1:
+        half = size // 2
+        for (x, y), value in correction.items():
+            window = [
+                correction.get((xx, yy), empty)
+                for xx in range(max(x - half, 0), min(x + half, nu))
+                for yy in range(max(y - half, 0), min(y + half, nv // 2))
+            ]
+            window = [w for w in window if w != 0]
+            limit = level * sum(window) / len(window)
+            if value > limit:
+                filtered[(x, y)] = limit
+                clipped += 1
+    expected = np.zeros(vis.weight.shape)
+    for (i, c), key in where.items():
+        expected[i, c] = float(vis.weight[i, c]) * filtered[key]
+    return expected, clipped
 
 
-def test_natural_weights_are_vis_weights_with_flags_zeroed():
-    vis = _random_vis(500)
-    w = imaging_weights(vis, GRID, Weighting("natural"))
-    assert w.dtype == np.float32 and w.shape == vis.weight.shape
-    np.testing.assert_array_equal(w[vis.flag], 0)
-    np.testing.assert_allclose(w[~vis.flag], vis.weight[~vis.flag])
-
-
-def test_uniform_and_briggs_match_reference_formulae():
+@pytest.mark.parametrize(
+    "grid, padding, level",
+    [
+        (GRID, 1.2, 3.0),
+        (GRID, 1.0, 3.0),
+        (GRID, 1.2, 0.0),
+        # 8" cells: the longest baselines fall off the density grid and get weight 0.
+        (Grid(96, 80, 8.0, 30.0, -30.0), 1.2, 3.0),
+    ],
+)
+def test_uniform_and_briggs_match_reference_rule(grid, padding, level):
     vis = _random_vis(400)
-    cells, keys = _brute_force_density(vis, GRID)
-    sum_w = float(vis.weight[~vis.flag].sum(dtype=np.float64))
-    sum_d2 = sum(d * d for d in cells.values())
-    uniform = imaging_weights(vis, GRID, Weighting("uniform"))
-    briggs = imaging_weights(vis, GRID, Weighting("briggs", 0.3))
-    f2 = (5 * 10**-0.3) ** 2 / (sum_d2 / sum_w)
-    for (i, c), key in keys.items():
-        d = cells[key]
-        assert uniform[i, c] == pytest.approx(vis.weight[i, c] / d, rel=1e-5)
-        assert briggs[i, c] == pytest.approx(vis.weight[i, c] / (1 + d * f2), rel=1e-5)
-    np.testing.assert_array_equal(uniform[vis.flag], 0)
-    np.testing.assert_array_equal(briggs[vis.flag], 0)
+    for weighting in (Weighting("uniform"), Weighting("briggs", 0.3)):
+        expected, clipped = _reference_weights(
+            vis, grid, weighting.scheme, weighting.robust, padding, level
+        )
+        got = imaging_weights(vis, grid, weighting, padding=padding, rank_filter_level=level)
+        np.testing.assert_allclose(got, expected, rtol=2e-6, atol=0)
+        assert (got[vis.flag] == 0).all()
+        assert (got > 0).sum() > 0.8 * (~vis.flag).sum()
+        if level >= 1 and weighting.scheme == "uniform":
+            assert clipped > 0  # the rank filter is exercised
+    if grid is not GRID:
+        assert ((expected == 0) & ~vis.flag).any()  # some samples are off the grid
+
+
+def test_conjugate_samples_share_a_cell():
+    """A visibility and its conjugate (-u, -v) get the same weight, the same as two copies."""
+    vis = _random_vis(300, flag_fraction=0.0)
+    twin = _random_vis(300, flag_fraction=0.0)
+    twin.uvw = -vis.uvw
+    twin.weight = vis.weight
+    both = Visibilities(
+        uvw=np.concatenate([vis.uvw, twin.uvw]),
+        freqs=vis.freqs,
+        vis=np.zeros((600, 2), np.complex64),
+        weight=np.concatenate([vis.weight, vis.weight]),
+        flag=np.zeros((600, 2), bool),
+        antenna1=np.zeros(600, np.int32),
+        antenna2=np.ones(600, np.int32),
+        time_mjd_s=np.zeros(600),
+        channel_width_hz=1e6,
+        integration_s=8.0,
+    )
+    copies = Visibilities(
+        uvw=np.concatenate([vis.uvw, vis.uvw]),
+        freqs=vis.freqs,
+        vis=both.vis,
+        weight=both.weight,
+        flag=both.flag,
+        antenna1=both.antenna1,
+        antenna2=both.antenna2,
+        time_mjd_s=both.time_mjd_s,
+        channel_width_hz=1e6,
+        integration_s=8.0,
+    )
+    for weighting in (Weighting("uniform"), Weighting("briggs", -0.5)):
+        w_both = imaging_weights(both, GRID, weighting)
+        np.testing.assert_array_equal(w_both[:300], w_both[300:])
+        np.testing.assert_array_equal(w_both, imaging_weights(copies, GRID, weighting))
 
 
 def test_briggs_limits_are_natural_and_uniform():
