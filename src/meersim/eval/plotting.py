@@ -12,6 +12,8 @@ import numpy as np
 from matplotlib import colormaps
 from matplotlib.figure import Figure
 
+from meersim.io import atomic_write
+
 
 def new_figure(figsize: tuple[float, float], nrows: int = 1, ncols: int = 1, *,
                dpi: float | None = None, squeeze: bool = False, **kwargs):  # fmt: skip
@@ -24,8 +26,8 @@ def new_figure(figsize: tuple[float, float], nrows: int = 1, ncols: int = 1, *,
 def save_figure(fig: Figure, path, dpi: float | None = None) -> Path:
     """Write ``fig`` as PNG to ``path`` (creating its folder), return the path."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=dpi if dpi is not None else "figure")
+    with atomic_write(path) as fh:
+        fig.savefig(fh, format="png", dpi=dpi if dpi is not None else "figure")
     return path
 
 

@@ -61,7 +61,7 @@ from meersim.eval.probes import (
     out_of_fold,
     regression_scores,
 )
-from meersim.io import write_json, write_text
+from meersim.io import atomic_write, write_ecsv, write_json, write_text
 from meersim.observe.uvcoverage import ObservationSetup
 from meersim.ssl.embed import embed
 from meersim.ssl.train import TrainConfig, train
@@ -371,8 +371,9 @@ def run_sweep(config: SweepConfig, out_dir, progress: bool = True, quick: bool =
             pooled[mode].append((index, emb.vectors, np.asarray(truth["field_id"])))
     table = Table(rows=[{k: (np.nan if v is None else v) for k, v in r.items()} for r in rows])
     table.meta = {"parameter": config.parameter, "values": [str(v) for v in config.values]}
-    table.write(out / "sweep.ecsv", overwrite=True)
-    table.write(out / "sweep.csv", format="ascii.csv", overwrite=True)
+    write_ecsv(table, out / "sweep.ecsv")
+    with atomic_write(out / "sweep.csv", "w") as fh:
+        table.write(fh, format="ascii.csv")
     leakage = {mode: leakage_scores(pooled[mode], config.values, config.seed, eval_cfg)
                for mode in config.modes}  # fmt: skip
     catalogs = sorted(set(table["catalog"]))
