@@ -1,7 +1,9 @@
 """Errors that meersim raises for bad input.
 
 Every error names the file (or object), the field and the fix, so the CLI can
-print it as one clear line instead of a traceback.
+print it as one clear line instead of a traceback. Errors keep their constructor
+arguments in ``args``, so they pickle: an error raised in a dask worker reaches
+the client unchanged.
 """
 
 from __future__ import annotations
@@ -31,7 +33,24 @@ class InputError(MeersimError, ValueError):
         self.field = str(field)
         self.problem = problem
         self.fix = fix
-        message = f"{self.source}: {self.field}: {problem}"
-        if fix:
-            message += f" Fix: {fix}"
-        super().__init__(message)
+        super().__init__(self.source, self.field, problem, fix)
+
+    def __str__(self) -> str:
+        message = f"{self.source}: {self.field}: {self.problem}"
+        if self.fix:
+            message += f" Fix: {self.fix}"
+        return message
+
+
+class DiskFullError(MeersimError, OSError):
+    """The disk filled up while meersim wrote ``path``; the partial file was removed."""
+
+    def __init__(self, path: str):
+        self.path = str(path)
+        super().__init__(self.path)
+
+    def __str__(self) -> str:
+        return (
+            f"{self.path}: no space left on device while writing; the partial file was "
+            "removed. Fix: free disk space or write to another disk, then run the command again."
+        )

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import errno
 import io
 import json
 import os
@@ -29,7 +30,7 @@ from astropy.wcs import WCS
 
 from meersim import __version__
 from meersim.config import to_dict
-from meersim.errors import InputError
+from meersim.errors import DiskFullError, InputError
 from meersim.grid import Grid
 from meersim.types import Beam, Image
 
@@ -39,22 +40,64 @@ def temporary_name(path: Path) -> Path:
     return path.with_name(f".{path.name}.tmp-{os.getpid()}")
 
 
+DISK_FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """True for the OSError of a full disk (ENOSPC) or an exceeded quota (EDQUOT)."""
+    return isinstance(exc, OSError) and exc.errno in DISK_FULL_ERRNOS
+
+
+@contextlib.contextmanager
+def disk_full_guard(path) -> Iterator[None]:
+    """Turn a full disk met inside the block into :class:`DiskFullError` naming ``path``."""
+    try:
+        yield
+    except OSError as exc:
+        if is_disk_full(exc):
+            raise DiskFullError(str(path)) from None
+        raise
+
+
+def make_dirs(path, what: str = "output") -> Path:
+    """``mkdir -p path``; a path under a file, or one that cannot be made, is an InputError."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise InputError(str(path), what, "exists and is a file, not a directory.",
+                         "Give a directory path (or remove the file).")  # fmt: skip
+    try:
+        with disk_full_guard(path):
+            path.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        blocker = next((p for p in path.parents if p.exists() and not p.is_dir()), path)
+        raise InputError(str(path), what, f"cannot be created: {blocker} is a file.",
+                         "Choose an output path whose parent folders are folders.") from None  # fmt: skip
+    except PermissionError:
+        raise InputError(str(path), what, "cannot be created: permission denied.",
+                         "Choose a folder you may write to.") from None  # fmt: skip
+    return path
+
+
 @contextlib.contextmanager
 def atomic_write(path, mode: str = "wb") -> Iterator:
     """Open a temporary file for writing; on success flush, fsync and rename it onto ``path``.
 
-    On any exception the temporary file is removed and the exception re-raised, so
-    ``path`` holds either its old content or the complete new one.
+    On any exception the temporary file is removed and the exception re-raised (a full
+    disk as :class:`DiskFullError` naming ``path``), so ``path`` holds either its old
+    content or the complete new one.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.is_dir():
+        raise InputError(str(path), "output", "is a directory, not a file.", "Give a file name.")
+    make_dirs(path.parent)
     tmp = temporary_name(path)
     try:
-        with open(tmp, mode) as fh:
-            yield fh
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
+        with disk_full_guard(path):
+            with open(tmp, mode) as fh:
+                yield fh
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
@@ -63,15 +106,20 @@ def atomic_write(path, mode: str = "wb") -> Iterator:
 
 @contextlib.contextmanager
 def atomic_directory(path) -> Iterator[Path]:
-    """Yield a temporary directory; on success rename it to ``path`` (which must not exist)."""
+    """Yield a temporary directory; on success rename it to ``path`` (which must not exist).
+
+    On any exception the temporary directory is removed (a full disk is re-raised as
+    :class:`DiskFullError` naming ``path``).
+    """
     path = Path(path)
     tmp = temporary_name(path)
     if tmp.exists():
         shutil.rmtree(tmp)
-    tmp.mkdir(parents=True)
+    make_dirs(tmp)
     try:
-        yield tmp
-        os.replace(tmp, path)
+        with disk_full_guard(path):
+            yield tmp
+            os.replace(tmp, path)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

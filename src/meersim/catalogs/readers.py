@@ -25,6 +25,12 @@ from astropy.io import ascii as astropy_ascii
 from astropy.io import fits
 from astropy.table import QTable, Table
 
+from meersim.catalogs.plausibility import (
+    check_values,
+    frequency_warning,
+    source_spread_warning,
+    unitless_flux_warning,
+)
 from meersim.catalogs.schema import (
     CANONICAL_COLUMNS,
     DEFAULT_REF_FREQ_HZ,
@@ -35,7 +41,7 @@ from meersim.catalogs.schema import (
     SHAPES,
 )
 from meersim.catalogs.units import parse_unit, to_canonical
-from meersim.errors import InputError
+from meersim.errors import InputError, MeersimError
 
 _EXPECTED = {
     "pybdsf": "RA, DEC, Total_flux and Source_id (srl) or Gaus_id (gaul)",
@@ -107,6 +113,7 @@ def _load_fits(path: Path) -> _Raw:
     return _Raw(table, units, header, str(path))
 
 
+_MEERSIM_LINE = re.compile(r"^MEERSIM\s+(\d+)\b")
 _FREQ_LINE = re.compile(r"frequency[^:=]*[:=]\s*([0-9.+\-eE]+)\s*(hz|mhz|ghz)?", re.IGNORECASE)
 
 
@@ -123,6 +130,9 @@ def _load_ascii(path: Path) -> _Raw:
     data_lines = [ln for ln in lines if ln.strip() and not ln.lstrip().startswith("#")]
     header = {}
     for text in comments:
+        written = _MEERSIM_LINE.match(text)  # a CSV written by write_catalog
+        if written:
+            header["MEERSIM"] = int(written.group(1))
         match = _FREQ_LINE.search(text)
         if match and "FREQ0" not in header:
             scale = {"mhz": 1e6, "ghz": 1e9}.get((match.group(2) or "hz").lower(), 1.0)
@@ -175,11 +185,26 @@ def _is_number(text: str) -> bool:
     return True
 
 
+def _load_ecsv(path: Path) -> _Raw:
+    try:
+        table = Table.read(path, format="ascii.ecsv")
+    except Exception as exc:  # noqa: BLE001 - astropy raises many types for malformed ECSV
+        raise InputError(str(path), "file", f"cannot be read as ECSV ({exc}).") from None
+    units = {name: table[name].unit for name in table.colnames}
+    header = {str(k).upper(): v for k, v in table.meta.items() if not isinstance(v, (dict, list))}
+    plain = Table({name: np.asarray(table[name]) for name in table.colnames})
+    return _Raw(plain, units, header, str(path))
+
+
 def _load(path: Path) -> _Raw:
+    if path.is_dir():
+        raise InputError(str(path), "path", "is a directory, not a catalog file.")
     with open(path, "rb") as handle:
-        magic = handle.read(6)
-    if magic == b"SIMPLE" or path.suffix.lower() in (".fits", ".fit", ".fts"):
+        magic = handle.read(8)
+    if magic.startswith(b"SIMPLE") or path.suffix.lower() in (".fits", ".fit", ".fts"):
         return _load_fits(path)
+    if magic.startswith(b"# %ECSV"):
+        return _load_ecsv(path)
     return _load_ascii(path)
 
 
@@ -411,24 +436,29 @@ def _map_mgcls(raw: _Raw, meta: dict) -> dict:
 
 def _map_meersim(raw: _Raw, meta: dict) -> dict:
     out = {}
+    # a file meersim wrote has fixed units even where CSV cannot record them
+    written = "MEERSIM" in raw.header
+    jy, arcsec, deg = (u.Jy, u.arcsec, u.deg) if written else (None, None, None)
     canonical_names = raw.has("ra", "dec", "flux") and raw.name("ra") == "ra"
     if canonical_names:
         out["ra"] = _angle(raw, "ra", u.deg, u.deg)
         out["dec"] = _angle(raw, "dec", u.deg, u.deg)
-        out["flux"] = to_canonical(raw.column("flux"), raw.unit("flux"), u.Jy, raw.source, "flux")
+        out["flux"] = to_canonical(
+            raw.column("flux"), raw.unit("flux"), u.Jy, raw.source, "flux", jy
+        )
         out["pa"] = _angle(raw, "pa", u.deg, u.deg)
         out["source_id"] = np.asarray(raw.column("source_id"), dtype=np.int64)
     else:
         out["ra"] = _angle(raw, "RA", u.deg, u.deg)
         out["dec"] = _angle(raw, "DEC", u.deg, u.deg)
         out["flux"] = to_canonical(
-            raw.column("Total_flux"), raw.unit("Total_flux"), u.Jy, raw.source, "Total_flux"
+            raw.column("Total_flux"), raw.unit("Total_flux"), u.Jy, raw.source, "Total_flux", jy
         )
         out["pa"] = _angle(raw, "DC_PA", u.deg, u.deg)
         out["source_id"] = np.asarray(raw.column("Source_id"), dtype=np.int64)
     for axis, pybdsf in (("major", "DC_Maj"), ("minor", "DC_Min")):
         name = axis if raw.name(axis) == axis else pybdsf
-        out[axis] = _angle(raw, name, u.arcsec, None)
+        out[axis] = _angle(raw, name, u.arcsec, arcsec if name == axis else deg)
     out["ref_freq"] = to_canonical(
         raw.column("ref_freq"), raw.unit("ref_freq"), u.Hz, raw.source, "ref_freq", u.Hz
     )
@@ -465,6 +495,19 @@ def read_catalog(path, format: str | None = None, beam_arcsec=None) -> QTable:
     ``meta['n_dropped']``.
     """
     path = Path(path)
+    try:
+        return _read_catalog(path, format, beam_arcsec)
+    except MeersimError:
+        raise
+    except (ValueError, TypeError, KeyError, IndexError, ArithmeticError) as exc:
+        # malformed cells reach numpy and astropy in many places; one clear line instead
+        raise InputError(
+            str(path), "contents", f"cannot be read as a catalog ({type(exc).__name__}: {exc}).",
+            "Check that the columns hold numbers with units (docs/catalogs.md).",
+        ) from None  # fmt: skip
+
+
+def _read_catalog(path: Path, format: str | None, beam_arcsec) -> QTable:
     if not path.exists():
         raise InputError(str(path), "path", "file does not exist.", "check the path.")
     if format is not None and format not in FORMATS:
@@ -523,12 +566,32 @@ def read_catalog(path, format: str | None = None, beam_arcsec=None) -> QTable:
             str(path), "shape", f"unknown shape(s) {sorted(bad_shapes)}.", f"use one of {SHAPES}."
         )
     table = _drop_bad_rows(table, str(path), meta)
+    check_values(table, str(path))
+    meta.setdefault("warnings", []).extend(_plausibility(raw, fmt, table, meta))
     if fmt == "meersim":
         meta.update({k: v for k, v in raw.header.items() if k not in ("MEERSIM",)})
     table.meta.update(meta)
     for message in meta.get("warnings", []):
         warnings.warn(f"{path}: {message}", stacklevel=2)
     return table
+
+
+# the flux column of each format, and whether its name fixes the unit
+_FLUX_COLUMNS = {"pybdsf": "Total_flux", "mightee": "S_INT", "mgcls": None}
+
+
+def _plausibility(raw: _Raw, fmt: str, table: QTable, meta: dict) -> list[str]:
+    """Warnings for likely mistakes: unitless mJy, ids spread over the field, odd frequencies."""
+    found = []
+    flux_column = _FLUX_COLUMNS.get(fmt, "flux" if raw.name("flux") == "flux" else "Total_flux")
+    if flux_column and raw.unit(flux_column) is None and "MEERSIM" not in raw.header:
+        found.append(unitless_flux_warning(table["flux"].to_value(u.Jy), flux_column))
+    found.append(frequency_warning(table["ref_freq"].to_value(u.Hz),
+                                   meta.get("ref_freq_origin", "?")))  # fmt: skip
+    ids_from_file = fmt == "pybdsf" or (fmt == "meersim" and "MEERSIM" not in raw.header)
+    if ids_from_file:
+        found.append(source_spread_warning(table))
+    return [w for w in found if w]
 
 
 def _drop_bad_rows(table: QTable, source: str, meta: dict) -> QTable:

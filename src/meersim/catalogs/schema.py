@@ -35,6 +35,7 @@ import astropy.units as u
 import numpy as np
 from astropy.table import QTable
 
+from meersim.catalogs.plausibility import check_values
 from meersim.errors import InputError
 
 FORMATS = ("meersim", "pybdsf", "mightee", "mgcls")
@@ -105,7 +106,8 @@ def check_catalog(table, source: str = "catalog") -> None:
     """Raise :class:`~meersim.errors.InputError` unless ``table`` is a canonical catalog.
 
     Checks that every canonical column exists with a unit convertible to the
-    canonical one, that shapes are known and fluxes finite and >= 0.
+    canonical one, that shapes are known, fluxes finite and >= 0, Dec within
+    [-90, 90] deg and sizes >= 0.
     """
     for name, (unit, _dtype, _description) in CANONICAL_COLUMNS.items():
         if name not in table.colnames:
@@ -128,3 +130,4 @@ def check_catalog(table, source: str = "catalog") -> None:
     flux = np.asarray(table["flux"].to_value(u.Jy))
     if not np.all(np.isfinite(flux)) or np.any(flux < 0):
         raise InputError(source, "flux", "NaN or negative flux.", "drop those rows.")
+    check_values(table, source)

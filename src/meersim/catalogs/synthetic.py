@@ -30,7 +30,7 @@ from astropy.table import QTable
 from meersim.catalogs import source_counts
 from meersim.catalogs.readers import read_catalog
 from meersim.catalogs.schema import CANONICAL_COLUMNS, OPTIONAL_COLUMNS
-from meersim.catalogs.writers import write_catalog
+from meersim.catalogs.writers import catalog_write_format, write_catalog
 from meersim.errors import InputError
 
 
@@ -303,6 +303,7 @@ def synthesize(
     expected = source_counts.expected_number(
         flux_min_jy, flux_max_jy, area_deg2, ref_freq_hz, faint_slope=faint_slope
     )
+    _check_size(expected, area_deg2, flux_min_jy)
     sources = _draw_sources(rng, model, int(rng.poisson(expected)), area_deg2, ra_deg, dec_deg,
                             flux_min_jy, flux_max_jy, ref_freq_hz, faint_slope, footprint,
                             alpha_mean, alpha_std)  # fmt: skip
@@ -325,6 +326,25 @@ def synthesize(
         MORPHMOD=repr(asdict(model)) if morphology is not None else "default",
     )
     return table
+
+
+# Size guard: a catalog of this many sources takes minutes and gigabytes to draw and
+# write (~100 bytes per component, several components per AGN); more is a typo.
+MAX_SOURCES = 2_000_000
+WHOLE_SKY_DEG2 = 41252.96
+
+
+def _check_size(expected: float, area_deg2: float, flux_min_jy: float) -> None:
+    if area_deg2 > WHOLE_SKY_DEG2:
+        raise InputError("synthesize", "area_deg2", f"{area_deg2:g} deg^2 exceeds the whole sky "
+                         f"({WHOLE_SKY_DEG2:.0f} deg^2).", "Give the area in deg^2.")  # fmt: skip
+    if expected > MAX_SOURCES:
+        raise InputError(
+            "synthesize", "area_deg2",
+            f"{area_deg2:g} deg^2 above {flux_min_jy:.3g} Jy holds ~{expected:.3g} sources, more "
+            f"than the {MAX_SOURCES:,} meersim draws in one catalog.",
+            "Use a smaller --area (a MeerKAT field is ~1 deg^2) or a higher --flux-min.",
+        )  # fmt: skip
 
 
 def _survey_preset(survey: str) -> SurveyPreset:
@@ -461,5 +481,6 @@ def regenerate_default_catalog(path=None) -> Path:
 def synthesize_to_file(output, area_deg2: float, **kwargs) -> tuple[Path, QTable]:
     """:func:`synthesize` a catalog of ``area_deg2`` deg^2 and write it to ``output``
     (:func:`meersim.catalogs.write_catalog`); returns the path and the table."""
+    catalog_write_format(output)  # refuse an unknown extension before drawing
     table = synthesize(area_deg2, **kwargs)
     return write_catalog(table, output), table

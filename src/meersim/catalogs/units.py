@@ -90,5 +90,9 @@ def to_canonical(values, unit, expected, source: str, column: str, default=None)
             "fix the column's TUNIT or pick the right column.",
         )
     factor = unit.to(expected)
-    array = np.asarray(values, dtype=float)
+    try:
+        array = np.asarray(values, dtype=float)
+    except (TypeError, ValueError):
+        raise InputError(source, column, "holds values that are not numbers.",
+                         "Fix the column (empty cells read as text).") from None  # fmt: skip
     return array if factor == 1.0 else array * factor

@@ -1,7 +1,8 @@
-"""Write the canonical catalog in PyBDSF source-list form (FITS)."""
+"""Write the canonical catalog in PyBDSF source-list form: FITS, ECSV or CSV by extension."""
 
 from __future__ import annotations
 
+import io
 import re
 from pathlib import Path
 
@@ -19,11 +20,29 @@ from meersim.catalogs.schema import (
     check_catalog,
 )
 from meersim.errors import InputError
-from meersim.io import atomic_write
+from meersim.io import atomic_write, write_text
+
+WRITE_FORMATS = {".fits": "fits", ".fit": "fits", ".fts": "fits", ".ecsv": "ecsv", ".csv": "csv"}
+# fixed units of the written columns; CSV cannot carry them, so the reader assumes these
+CSV_UNITS_NOTE = "angles deg (major/minor arcsec), Total_flux Jy, ref_freq Hz"
+
+
+def catalog_write_format(path) -> str:
+    """``fits``, ``ecsv`` or ``csv`` from the extension of ``path``; others are refused."""
+    suffix = Path(path).suffix.lower()
+    if suffix not in WRITE_FORMATS:
+        raise InputError(str(path), "extension", f"{suffix or 'none'!r} is not a catalog format "
+                         "meersim writes.", "Name the file .fits, .ecsv or .csv.")  # fmt: skip
+    return WRITE_FORMATS[suffix]
 
 
 def write_catalog(table, path, overwrite: bool = True) -> Path:
-    """Write a canonical catalog as a PyBDSF-style source list FITS file; returns the path.
+    """Write a canonical catalog as a PyBDSF-style source list; returns the path.
+
+    The format follows the extension: ``.fits`` (FITS table, units in TUNIT),
+    ``.ecsv`` (units and header in the ECSV header) or ``.csv`` (comment lines
+    ``# MEERSIM`` and the reference frequency, then a header row; units fixed as
+    :data:`CSV_UNITS_NOTE`). Any other extension is refused.
 
     Columns: Source_id, Isl_id, Gaus_id, RA, DEC (deg), Total_flux (Jy), Maj, Min, PA,
     DC_Maj, DC_Min, DC_PA (deg; intrinsic sizes, Maj = DC_Maj since truth has no beam),
@@ -35,6 +54,7 @@ def write_catalog(table, path, overwrite: bool = True) -> Path:
     """
     path = Path(path)
     source = str(path)
+    kind = catalog_write_format(path)
     check_catalog(table, "table to write")
     if path.exists() and not overwrite:
         raise InputError(source, "path", "file exists.", "pass overwrite=True or a new name.")
@@ -99,16 +119,29 @@ def write_catalog(table, path, overwrite: bool = True) -> Path:
             and isinstance(value, (str, int, float, bool, np.integer, np.floating))
         ):
             header[key_upper] = value
-    hdu = fits.table_to_hdu(out)
-    hdu.header.update(header)
-    hdu.name = "SOURCES"
-    with atomic_write(path) as fh:
-        fits.HDUList([fits.PrimaryHDU(), hdu]).writeto(fh)
+    if kind == "fits":
+        hdu = fits.table_to_hdu(out)
+        hdu.header.update(header)
+        hdu.name = "SOURCES"
+        with atomic_write(path) as fh:
+            fits.HDUList([fits.PrimaryHDU(), hdu]).writeto(fh)
+    elif kind == "ecsv":
+        out.meta = {key: header[key] for key in header}
+        text = io.StringIO()
+        out.write(text, format="ascii.ecsv")
+        write_text(path, text.getvalue())
+    else:
+        text = io.StringIO()
+        text.write(f"# MEERSIM {MEERSIM_FORMAT_VERSION} (meersim catalog; {CSV_UNITS_NOTE})\n")
+        text.write(f"# Reference frequency: {header['FREQ0']!r} Hz\n")
+        out.write(text, format="ascii.csv")
+        write_text(path, text.getvalue())
     return path
 
 
 def convert_catalog(input_path, output_path, format: str | None = None) -> tuple[Path, Table]:
     """Read any supported catalog (``format`` None = auto-detect) and write it in
     meersim's canonical form; returns the written path and the canonical table."""
+    catalog_write_format(output_path)  # refuse an unknown extension before reading
     table = read_catalog(input_path, format=format)
     return write_catalog(table, output_path), table

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from meersim.clean.config import CleanConfig
 from meersim.clean.major import CleanResult, clean
-from meersim.io import atomic_write, write_ecsv, write_image
+from meersim.io import atomic_write, make_dirs, write_ecsv, write_image
 from meersim.observe.products import load_observation
 from meersim.types import Observation
 
@@ -46,8 +46,7 @@ def _header_cards(result: CleanResult, obs: Observation) -> dict:
 def write_clean_products(result: CleanResult, obs: Observation, outdir) -> dict[str, Path]:
     """Write model.fits (JY/PIXEL), residual.fits, restored.fits (JY/BEAM),
     components.ecsv and history.csv to ``outdir``; returns ``{product: path}``."""
-    outdir = Path(outdir)
-    outdir.mkdir(parents=True, exist_ok=True)
+    outdir = make_dirs(outdir)
     cards = _header_cards(result, obs)
     written = {
         "model": write_image(
@@ -84,7 +83,11 @@ def clean_directory(
     obs_dir, config: CleanConfig, output=None, *, progress: bool = False, callback=None
 ) -> tuple[CleanResult, dict[str, Path]]:
     """Clean the observation directory ``obs_dir`` (``meersim observe``) and write the
-    products to ``output`` (default: ``obs_dir``); returns the result and ``{product: path}``."""
-    obs = load_observation(obs_dir)
+    products to ``output`` (default: ``obs_dir``); returns the result and ``{product: path}``.
+
+    With ``config.image_plane_only`` the visibilities are not read; otherwise an
+    observation made in vis mode whose ``vis.npz`` is missing or damaged is an error
+    (never a silent switch to image-plane residuals)."""
+    obs = load_observation(obs_dir, load_vis=not config.image_plane_only)
     result = clean(obs, config, progress=progress, callback=callback)
     return result, write_clean_products(result, obs, output or obs_dir)

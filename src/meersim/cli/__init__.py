@@ -3,11 +3,13 @@
 One module per command group; each is imported only when one of its commands
 runs, so ``meersim catalog ...`` never imports torch. Every
 :class:`~meersim.errors.MeersimError` becomes one ``Error: ...`` line here, in one
-place, instead of a traceback.
+place, instead of a traceback; so does a file-system error (disk full, permission
+denied, a path under a file) that a library raised before meersim could name it.
 """
 
 from __future__ import annotations
 
+import errno
 import importlib
 import warnings
 
@@ -15,6 +17,10 @@ import click
 
 from meersim import __version__
 from meersim.errors import MeersimError
+
+# file-system errors that are the user's environment, not a bug: shown as one line too
+FILE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOTDIR,
+               errno.EISDIR, errno.EEXIST, errno.ENOENT, errno.ENAMETOOLONG}  # fmt: skip
 
 # command name -> (module, function) under meersim.cli
 COMMANDS = {
@@ -50,6 +56,11 @@ class MeersimGroup(click.Group):
             return super().invoke(ctx)
         except MeersimError as exc:
             raise click.ClickException(str(exc)) from None
+        except OSError as exc:
+            if exc.errno not in FILE_ERRNOS:
+                raise
+            where = exc.filename or "output"
+            raise click.ClickException(f"{where}: {exc.strerror}.") from None
 
 
 def _format_warning(message, category, filename, lineno, line=None) -> str:

@@ -62,7 +62,7 @@ def catalog():
               default=argument_default(synthesize, "ref_freq_hz"))  # fmt: skip
 @click.option("--footprint", type=click.Choice(["box", "circle"]), show_default=True,
               default=argument_default(synthesize, "footprint"))  # fmt: skip
-@output_option("file", help="Catalog file (.fits).")
+@output_option("file", help="Catalog file; the extension sets the format: .fits, .ecsv or .csv.")
 def synth(survey, area_deg2, seed, ra_deg, dec_deg, flux_min_jy, flux_max_jy, ref_freq_hz,
           footprint, output):  # fmt: skip
     """Draw a synthetic catalog (Hopkins+03 counts, Windhorst+90 sizes, SFG/FRI/FRII)."""
@@ -94,7 +94,8 @@ def info(path, fmt):
 @click.argument("output_path", type=click.Path(dir_okay=False))
 @_format_option("Input format (default: auto-detect).")
 def convert(input_path, output_path, fmt):
-    """Read any supported catalog and write meersim's canonical FITS (PyBDSF srl form)."""
+    """Read any supported catalog and write it in meersim's PyBDSF srl form; the output
+    extension sets the format (.fits, .ecsv or .csv)."""
     path, table = convert_catalog(input_path, output_path, format=fmt)
     click.echo(
         f"{input_path} ({table.meta['format']}) -> {path}: {len(table)} components, "

@@ -9,6 +9,7 @@ from meersim.cli.options import (
     config_option,
     device_option,
     output_option,
+    overwrite_option,
     progress_option,
 )
 from meersim.datasets.embeddings import load_embeddings
@@ -29,18 +30,20 @@ from meersim.ssl.train import train as train_model
               help="Crops per process per step.")  # fmt: skip
 @click.option("--out-dim", type=click.IntRange(min=1), default=None, help="DINO prototypes K.")
 @device_option(default=None)
-@click.option("--resume", is_flag=True, help="Continue from OUTPUT/checkpoint.pth.")
+@click.option("--resume", is_flag=True, help="Continue from OUTPUT/checkpoint.pth (must exist).")
+@overwrite_option("Start again in OUTPUT even if it holds a run (replaces its checkpoint and "
+                  "metrics).")  # fmt: skip
 @progress_option()
 @output_option("dir", help="Run directory (checkpoint.pth, metrics.csv, steps.csv).")
-def train(data, config_path, backbone, epochs, batch_size, out_dim, device, resume, progress,
-          output):  # fmt: skip
+def train(data, config_path, backbone, epochs, batch_size, out_dim, device, resume, overwrite,
+          progress, output):  # fmt: skip
     """Train DINO (teacher-student self-distillation) on radio crops, one process.
     For several GPUs/processes: torchrun --nproc_per_node=N -m meersim.ssl.train ..."""
     config = config_from_options(
         config_path, output, resume, data=data, backbone=backbone, epochs=epochs,
         batch_size=batch_size, out_dim=out_dim, device=device,
     )  # fmt: skip
-    path = train_model(config, output, resume=resume, progress=progress)
+    path = train_model(config, output, resume=resume, overwrite=overwrite, progress=progress)
     click.echo(f"checkpoint {path}; metrics {output}/metrics.csv")
 
 

@@ -187,7 +187,8 @@ def observe(sky_path, hours, ha_start_h, dump_s, nchan, freq_centre_hz, bandwidt
 @click.option("--scale-bias", type=float, default=_clean_default("scale_bias"), show_default=True,
               help="Multiscale scale bias (lower favours large scales).")  # fmt: skip
 @click.option("--image-plane", is_flag=True,
-              help="Update the residual with the PSF only, even when visibilities were kept.")  # fmt: skip
+              help="Update the residual with the PSF only, even when visibilities were kept "
+              "(needed when vis.npz is gone).")  # fmt: skip
 @output_option("dir", required=False, help="Output directory (default: OBS_DIR).")
 @progress_option(default=False)
 def clean(obs_dir, threshold, auto_mask_sigma, niter, gain, mgain, max_major, multiscale, scales,

@@ -6,10 +6,16 @@ dask workers) never imports torch.
 
 from meersim.datasets.build import build_dataset, build_from_yaml
 from meersim.datasets.config import DatasetConfig, load_config
-from meersim.datasets.embeddings import Embeddings, load_embeddings, write_embeddings
+from meersim.datasets.embeddings import (
+    Embeddings,
+    check_pairing,
+    load_embeddings,
+    write_embeddings,
+)
 from meersim.datasets.fields import simulate_field
 from meersim.datasets.real import crop_real_images
 from meersim.datasets.store import CropStore, open_store, write_crops
+from meersim.datasets.store_files import check_output, is_store, store_lock
 
 __all__ = [
     "CropDataset",
@@ -18,11 +24,15 @@ __all__ = [
     "Embeddings",
     "build_dataset",
     "build_from_yaml",
+    "check_output",
+    "check_pairing",
     "crop_real_images",
+    "is_store",
     "load_config",
     "load_embeddings",
     "open_store",
     "simulate_field",
+    "store_lock",
     "write_crops",
     "write_embeddings",
 ]

@@ -20,6 +20,8 @@ from meersim.config import to_dict
 from meersim.datasets.config import DatasetConfig, load_config
 from meersim.datasets.fields import simulate_field
 from meersim.datasets.store import FieldResult, open_field_writer, open_store
+from meersim.datasets.store_files import check_output, store_lock
+from meersim.errors import InputError
 
 
 def _manifest_for(config: DatasetConfig) -> dict:
@@ -58,11 +60,33 @@ def build_dataset(
     scheduler : str, optional
         Address of an existing dask scheduler (``tcp://host:8786``); overrides ``workers``.
     overwrite : bool
-        Start again even if ``output`` holds a (partial) dataset of another config.
+        Start again even if ``output`` holds a (partial) dataset of another config
+        (only the store's own files are removed; a folder that is not a store is never
+        emptied, the store then goes beside its files).
+
+    A second build on the same ``output`` is refused while this one runs (lock), and a
+    build that ends with 0 crops is an error.
     on_field : callable, optional
         Called with each field id once it is staged (safe on disk).
     """
     output = Path(output)
+    check_output(output, overwrite)  # before the lock file goes into a foreign folder
+    with store_lock(output):
+        _build_locked(config, output, workers, scheduler, overwrite, progress, on_field)
+    store = open_store(output)
+    if store.n_crops == 0:
+        raise InputError(
+            str(output), "crops",
+            f"0 crops: no {config.crops.size}-pixel crop fits in the fields, or every crop was "
+            f"blanked beyond max_nan {config.crops.max_nan}.",
+            "Use field.npix >= crops.size, a smaller crops.size, a lower crops.pb_cut or a "
+            "higher crops.max_nan (then --overwrite).",
+        )  # fmt: skip
+    return store
+
+
+def _build_locked(config, output, workers, scheduler, overwrite, progress, on_field) -> None:
+    """The build itself, under the store's write lock."""
     writer = open_field_writer(
         output,
         list(config.products),
@@ -98,7 +122,6 @@ def build_dataset(
     finally:
         bar.close()
     writer.finalize()
-    return open_store(output)
 
 
 def _run_distributed(config, todo, workers, scheduler, accept) -> None:

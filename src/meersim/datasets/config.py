@@ -7,13 +7,14 @@ parameter draws, the catalog, the observation noise and CLEAN (:func:`field_seed
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from dataclasses import field as dc_field
 from typing import Any
 
 import numpy as np
 
-from meersim.catalogs.synthetic import MorphologyModel
+from meersim.catalogs.synthetic import SURVEYS, MorphologyModel
 from meersim.clean.config import CleanConfig
 from meersim.config import from_dict, load_yaml, to_dict
 from meersim.datasets import distributions
@@ -33,7 +34,9 @@ class FieldConfig:
 
     survey : ``mightee`` (deep field) or ``mgcls`` (cluster field): source-count flux
         limit and default pointing of :func:`meersim.catalogs.synthesize`.
-    npix : field size in pixels (square). cell_arcsec : pixel size (arcsec).
+    npix : field size in pixels (square), at least ``crops.size``; even in ``vis`` mode
+        (the gridder needs it; drawn values are rounded up to even there).
+        cell_arcsec : pixel size (arcsec).
     ra_deg, dec_deg : pointing / phase centre (deg); None = the survey's field.
     flux_min_jy, flux_max_jy : flux range of the catalog (Jy at 1.284 GHz);
         flux_min None = the survey default (~5x its rms).
@@ -120,6 +123,7 @@ class DatasetConfig:
             raise InputError(src, "crops.max_nan", f"must lie in [0, 1], got {c.max_nan}.")
         if not isinstance(c.psf_size, int) or c.psf_size < 1:
             raise InputError(src, "crops.psf_size", "must be a positive integer.")
+        _check_field(self, src)
         if not isinstance(self.threads_per_field, int) or self.threads_per_field < 1:
             raise InputError(src, "threads_per_field", "must be a positive integer.")
         for section, values in (
@@ -143,6 +147,54 @@ class DatasetConfig:
                 "is set by the builder for each field.",
                 "Use field.ra_deg/field.dec_deg, seed and noise_rms_jy instead.",
             )
+
+
+def _number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _plain_values(value) -> list:
+    """Values to check of a fixed value or a distribution: itself, the range ends, the choices."""
+    if not distributions.is_distribution(value):
+        return [value]
+    kind, args = next(iter(value.items()))
+    if kind == "choice":
+        return list(args)
+    return list(args[2:4]) if kind == "normal" else list(args[:2])
+
+
+def _check_field(config: DatasetConfig, src: str) -> None:
+    """Plausible field values (fixed, range ends of a distribution, or each choice)."""
+    f, size = config.field, config.crops.size
+    for name in ("npix", "cell_arcsec", "ra_deg", "dec_deg", "flux_min_jy", "flux_max_jy",
+                 "faint_slope", "margin_arcsec"):  # fmt: skip
+        value = getattr(f, name)
+        if isinstance(value, str):  # YAML reads 1e-3 (no dot) as text
+            try:
+                setattr(f, name, float(value))
+            except ValueError:
+                raise InputError(src, f"field.{name}", f"must be a number, got {value!r}.",
+                                 "Write a number without quotes.") from None  # fmt: skip
+    rules = (
+        ("survey", lambda v: v in SURVEYS, f"one of {', '.join(SURVEYS)}"),
+        ("npix", lambda v: _number(v) and v >= size,
+         f"a pixel count >= crops.size ({size}), or a field gives no crop"),
+        ("cell_arcsec", lambda v: _number(v) and v > 0, "> 0 arcsec"),
+        ("ra_deg", lambda v: v is None or _number(v), "a number (deg) or null"),
+        ("dec_deg", lambda v: v is None or (_number(v) and -90 <= v <= 90),
+         "within [-90, 90] deg, or null"),
+        ("flux_min_jy", lambda v: v is None or (_number(v) and v > 0), "> 0 Jy, or null"),
+        ("flux_max_jy", lambda v: _number(v) and v > 0, "> 0 Jy"),
+        ("faint_slope", _number, "a number"),
+        ("margin_arcsec", lambda v: _number(v) and v >= 0, ">= 0 arcsec"),
+    )  # fmt: skip
+    for name, ok, must in rules:
+        for value in _plain_values(getattr(f, name)):
+            if not ok(value):
+                raise InputError(src, f"field.{name}", f"must be {must}, got {value!r}.")
+    if config.mode == "vis" and not distributions.is_distribution(f.npix) and round(f.npix) % 2:
+        raise InputError(src, "field.npix", f"{f.npix} is odd; vis mode grids visibilities and "
+                         "the gridder needs an even image size.", f"Use {round(f.npix) + 1}.")  # fmt: skip
 
 
 def load_config(path) -> DatasetConfig:
@@ -213,8 +265,8 @@ def draw_field_params(config: DatasetConfig, field_id: int) -> dict[str, Any]:
         out[name] = distributions.draw(value, rng)
         if distributions.is_distribution(value):
             out["varied"][name] = out[name]
-    for key in ("npix",):
-        out["field"][key] = int(round(out["field"][key]))
+    npix = int(round(out["field"]["npix"]))
+    out["field"]["npix"] = npix + npix % 2 if config.mode == "vis" else npix
     return out
 
 

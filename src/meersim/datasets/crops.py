@@ -160,6 +160,19 @@ def component_peak(flux_jy, major_arcsec, minor_arcsec, beam) -> np.ndarray:
     return np.asarray(flux_jy, float) * b1 * b2 / np.sqrt((b1**2 + maj**2) * (b2**2 + mnr**2))
 
 
+def _on_blank(blank: np.ndarray | None, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """True for positions on a blanked pixel of ``blank`` (positions off the image: False)."""
+    out = np.zeros(len(x), dtype=bool)
+    if blank is None or not len(x):
+        return out
+    ny, nx = blank.shape
+    ix = np.rint(np.nan_to_num(np.asarray(x, float), nan=-1.0)).astype(np.int64)
+    iy = np.rint(np.nan_to_num(np.asarray(y, float), nan=-1.0)).astype(np.int64)
+    on = (ix >= 0) & (ix < nx) & (iy >= 0) & (iy < ny)
+    out[on] = np.asarray(blank, bool)[iy[on], ix[on]]
+    return out
+
+
 @dataclass
 class CropTruthInputs:
     """Per-component quantities the truth tables are built from (field pixel frame)."""
@@ -176,8 +189,13 @@ def crop_truth_tables(
     origins: np.ndarray,
     size: int,
     noise_rms: float | None,
+    blank: np.ndarray | None = None,
 ) -> tuple[Table, Table | None]:
     """Per-crop source statistics and the source table with local crop ids.
+
+    ``blank`` (bool [ny, nx] of the field, True = blanked/NaN): a source whose position
+    falls on a blanked pixel is in no crop (it cannot be seen there), so it counts in
+    neither n_sources nor n_detectable; its ``sources`` rows say ``blanked``.
 
     Returns ``(stats, sources)``: ``stats`` has one row per origin with n_sources,
     n_detectable, total_flux, max_flux (Jy, apparent), n_<class>, dominant_class;
@@ -202,6 +220,8 @@ def crop_truth_tables(
         else np.zeros(nsrc, bool)
     )
     s_idx, c_idx = sources_in_crops(phys["x"], phys["y"], origins, size)
+    blanked = _on_blank(blank, phys["x"], phys["y"])
+    s_idx, c_idx = s_idx[~blanked[s_idx]], c_idx[~blanked[s_idx]]
     stats["n_sources"] = np.bincount(c_idx, minlength=n).astype(np.int64)
     stats["n_detectable"] = np.bincount(c_idx, weights=detectable[s_idx], minlength=n).astype(
         np.int64
@@ -256,6 +276,7 @@ def crop_truth_tables(
     sources["source_peak"] = peak_src[src_of]
     sources["source_peak"].unit = "Jy/beam"
     sources["detectable"] = detectable[src_of]
+    sources["blanked"] = blanked[src_of]
     safe = np.clip(crop_ids, 0, None)
     if n:
         sources["crop_x"] = np.where(crop_ids >= 0, sources["source_x"] - origins[safe, 0], np.nan)

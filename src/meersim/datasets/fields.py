@@ -207,7 +207,8 @@ def _cut_field(config, field_id, params, pointing, catalog, sky, obs, result) ->
     keep = nanfrac <= float(config.crops.max_nan)
     kept = origins[keep]
     rms = float(result.noise_rms)
-    stats, sources = crop_truth_tables(_apparent_components(catalog, grid, obs), kept, size, rms)
+    stats, sources = crop_truth_tables(_apparent_components(catalog, grid, obs), kept, size, rms,
+                                       blank=blank)  # fmt: skip
     sources["field_id"] = np.full(len(sources), field_id, dtype=np.int64)
     crops = {p: cut(images[p], kept, size) for p in config.products}
     centre_ra, centre_dec = grid.pixel_to_world(

@@ -30,6 +30,7 @@ from meersim.datasets.crops import (
     nan_fractions,
 )
 from meersim.datasets.store import open_store, write_crops
+from meersim.datasets.store_files import check_output
 from meersim.errors import InputError
 from meersim.io import read_image
 from meersim.stats import robust_rms
@@ -154,7 +155,7 @@ def crop_real_images(
         "channel": channel,
         "n_fields": len(images),
     }
-    write_crops(output, arrays, truth, sources=sources, manifest=manifest)
+    write_crops(output, arrays, truth, sources=sources, manifest=manifest, overwrite=overwrite)
     return open_store(output)
 
 
@@ -176,8 +177,7 @@ def _check_inputs(images, pairs, catalogs, max_nan, output: Path, overwrite: boo
             )
     if not 0.0 <= max_nan <= 1.0:
         raise InputError("crops", "max_nan", f"must lie in [0, 1], got {max_nan}.")
-    if output.exists() and any(output.iterdir()) and not overwrite:
-        raise InputError(str(output), "output", "exists and is not empty.", "Use --overwrite.")
+    check_output(output, overwrite, store_exists_ok=False)  # never empties a foreign folder
 
 
 def _read_planes(path: Path, pair: Path | None, channel: int):
@@ -209,7 +209,7 @@ def _crop_image(k, path, planes, image, catalog, size, stride, max_nan) -> _Crop
     field_rms = robust_rms(plane, dtype=np.float64)
     keep = nanfrac <= max_nan
     kept = origins[keep]
-    stats, sources = crop_truth_tables(inputs, kept, size, field_rms)
+    stats, sources = crop_truth_tables(inputs, kept, size, field_rms, blank=blank)
     crops = {p: cut(data, kept, size) for p, data in planes.items()}
     cx, cy = kept[:, 0] + (size - 1) / 2.0, kept[:, 1] + (size - 1) / 2.0
     ra, dec = image.wcs.wcs_pix2world(cx.astype(float), cy.astype(float), 0)

@@ -12,6 +12,10 @@ Layout of a dataset directory ``ds/`` (a Zarr v3 group)::
                             crop_id = -1 for components in no crop
       manifest.json         config, seeds, versions, products, crop size/stride, fields finished
       fields/               staging area of the incremental writer (gone once finalized)
+      .meersim.lock         advisory lock held by the one process writing the store
+
+What a writer may replace, the write lock and the crop/truth check live in
+:mod:`meersim.datasets.store_files` (docs/dataset.md "Safety").
 
 The incremental :class:`FieldWriter` makes generation resumable: a field computed
 anywhere is first *staged* (``fields/field_00012/`` written under a temporary name,
@@ -36,17 +40,30 @@ import zarr
 from astropy.table import Table, vstack
 
 from meersim.config import to_dict
+from meersim.datasets.store_files import (
+    CROPS_TABLE,
+    FORMAT_NAME,
+    FORMAT_VERSION,
+    MANIFEST,
+    PSF,
+    SOURCES_TABLE,
+    STAGING,
+    bad_crops,
+    check_output,
+    nan_fraction_of,
+    prepare_root,
+    store_lock,
+)
 from meersim.errors import InputError
-from meersim.io import atomic_directory, read_ecsv, save_npz, write_ecsv, write_text
-
-FORMAT_NAME = "meersim-crops"
-FORMAT_VERSION = 1
-MANIFEST = "manifest.json"
-CROPS_TABLE = "crops.ecsv"
-SOURCES_TABLE = "sources.ecsv"
-STAGING = "fields"
-PSF = "psf"
-IMAGE_PRODUCTS = ("sky", "dirty", "restored", "residual", "model", "enhanced")
+from meersim.io import (
+    atomic_directory,
+    disk_full_guard,
+    read_ecsv,
+    read_json,
+    save_npz,
+    write_ecsv,
+    write_text,
+)
 
 
 # ----------------------------------------------------------------------------------
@@ -86,7 +103,10 @@ def _read_manifest(root: Path) -> dict:
             "missing: not a meersim dataset.",
             "Build it with `meersim dataset`.",
         )
-    return json.loads(path.read_text())
+    manifest = read_json(path, MANIFEST)
+    if not isinstance(manifest, dict):
+        raise InputError(str(path), MANIFEST, "is not a JSON object: not a meersim dataset.")
+    return manifest
 
 
 def _check_arrays(arrays: dict[str, np.ndarray], source: str) -> tuple[int, int, int]:
@@ -131,8 +151,14 @@ def write_crops(
     psfs: np.ndarray | None = None,
     sources: Table | None = None,
     manifest: dict | None = None,
+    overwrite: bool = False,
 ) -> Path:
-    """Write a complete store in one go (replaces any store at ``path``).
+    """Write a complete store in one go.
+
+    An existing store at ``path`` is replaced only with ``overwrite`` (its own entries
+    are removed, nothing else); a non-empty folder that is not a store is refused
+    (with ``overwrite`` the store is written beside its files). Crops with more NaN
+    than their ``nan_fraction`` truth says are refused.
 
     Parameters
     ----------
@@ -146,6 +172,8 @@ def write_crops(
         Source truth with a ``crop_id`` column (-1 = in no crop).
     manifest : dict, optional
         Extra manifest entries (config, seeds, ...), merged into the written manifest.
+    overwrite : bool
+        Replace a store at ``path`` (see above).
     """
     root = Path(path)
     n, h, w = _check_arrays(arrays, str(root))
@@ -157,10 +185,21 @@ def write_crops(
             raise InputError(str(root), "truth.crop_id", "must equal the row index 0..N-1.")
     else:
         truth.add_column(np.arange(n, dtype=np.int64), name="crop_id", index=0)
-    if root.exists():
-        shutil.rmtree(root)
-    root.mkdir(parents=True)
-    group = _zarr_group(root, "w")
+    bad = bad_crops(arrays, nan_fraction_of(truth))
+    if bad:
+        raise InputError(str(root), "crops", f"{len(bad)} hold NaN/inf where their truth "
+                         f"nan_fraction says they are not blanked (e.g. {bad[0]}).",
+                         "Blank the truth's nan_fraction consistently or fix the images.")  # fmt: skip
+    check_output(root, overwrite)
+    with store_lock(root), disk_full_guard(root):
+        prepare_root(root, list(arrays), overwrite)
+        _write_one_shot(root, arrays, truth, psfs, sources, manifest, (n, h, w))
+    return root
+
+
+def _write_one_shot(root: Path, arrays, truth, psfs, sources, manifest, shape) -> None:
+    n, h, w = shape
+    group = _zarr_group(root, "a")  # "w" would empty the whole folder
     for name, data in arrays.items():
         arr = _create_product(group, name, n, h, w)
         if n:
@@ -197,7 +236,6 @@ def write_crops(
     info["n_crops"] = n
     info["complete"] = True
     _write_manifest(root, info)
-    return root
 
 
 # ----------------------------------------------------------------------------------
@@ -308,6 +346,10 @@ class FieldWriter:
     # -- appending -------------------------------------------------------------------
     def flush(self) -> list[int]:
         """Append staged fields that come next in field order; returns the fields appended."""
+        with disk_full_guard(self.root):
+            return self._append_staged()
+
+    def _append_staged(self) -> list[int]:
         group = _zarr_group(self.root, "r+")
         added = []
         while True:
@@ -362,6 +404,54 @@ class FieldWriter:
         src = vstack(sources, metadata_conflicts="silent") if sources else None
         return truth, src
 
+    def bad_fields(self) -> dict[int, list[str]]:
+        """Appended fields whose crops do not match their truth: {field id: problems}."""
+        group = _zarr_group(self.root, "r")
+        out = {}
+        for p in self.manifest["products"]:
+            if group[p].shape[0] != self.manifest["n_crops"]:
+                out[-1] = [f"{p} holds {group[p].shape[0]} crops, not {self.manifest['n_crops']}"]
+        for fid in self.manifest["fields_finished"]:
+            start, n = self.manifest["field_offsets"][str(fid)]
+            truth = read_ecsv(self._field_dir(fid) / CROPS_TABLE)
+            arrays = {p: group[p][start : start + n] for p in self.manifest["products"]}
+            bad = bad_crops(arrays, nan_fraction_of(truth), start)
+            if bad:
+                out[fid] = bad
+        return out
+
+    def _verify(self) -> None:
+        """Refuse to mark the store complete when appended crops contradict their truth;
+        roll the store back to the first bad field so a re-run recomputes from there."""
+        bad = self.bad_fields()
+        if not bad:
+            return
+        first = min(bad)
+        self._roll_back(max(first, 0))
+        example = next(iter(bad.values()))[0]
+        raise InputError(
+            str(self.root), f"field(s) {sorted(bad)}",
+            f"crops hold NaN/inf where their truth says nan_fraction is lower (e.g. {example}): "
+            "the store was changed while it was built (another writer?). Rolled back to "
+            f"{max(first, 0)} finished field(s).",
+            "Run the same command again to recompute the rest.",
+        )  # fmt: skip
+
+    def _roll_back(self, first_bad: int) -> None:
+        keep = [f for f in self.manifest["fields_finished"] if f < first_bad]
+        drop = [f for f in self.manifest["fields_finished"] if f >= first_bad]
+        n_crops = sum(self.manifest["field_offsets"][str(f)][1] for f in keep)
+        for fid in drop:
+            self.manifest["field_offsets"].pop(str(fid), None)
+            self.manifest["field_params"].pop(str(fid), None)
+            shutil.rmtree(self._field_dir(fid), ignore_errors=True)
+        self.manifest["fields_finished"] = keep
+        self.manifest["n_crops"] = n_crops
+        group = _zarr_group(self.root, "r+")
+        for p in self.manifest["products"]:
+            group[p].resize((n_crops, *group[p].shape[1:]))
+        _write_manifest(self.root, self.manifest)
+
     def finalize(self, keep_staging: bool = False) -> Path:
         """Write ``crops.ecsv``/``sources.ecsv`` in field order and mark the store complete.
 
@@ -382,6 +472,7 @@ class FieldWriter:
                 f"{len(missing)} not finished ({missing[:5]}...).",
                 "Re-run the build to compute them.",
             )
+        self._verify()
         truth, sources = self._field_tables()
         write_ecsv(truth, self.root / CROPS_TABLE)
         if sources is not None:
@@ -403,6 +494,9 @@ def open_field_writer(
 ) -> FieldWriter:
     """Create (or reopen, to resume) a store for ``n_fields`` fields.
 
+    The caller holds :func:`store_lock`. With ``resume=False`` an old store at ``path``
+    is replaced (its own entries only); a non-empty folder that is not a store is
+    refused unless ``resume=False`` (then the store goes beside its files).
     When reopening, ``products``, ``crop_size``, ``n_fields`` and the manifest's
     ``config``/``seed`` must match what the store was started with; arrays longer
     than the manifest's ``n_crops`` (a crash mid-append) are truncated back.
@@ -449,10 +543,8 @@ def open_field_writer(
             if group[p].shape[0] != old["n_crops"]:
                 group[p].resize((old["n_crops"], *group[p].shape[1:]))
         return FieldWriter(root, old)
-    if root.exists():
-        shutil.rmtree(root)
-    root.mkdir(parents=True)
-    group = _zarr_group(root, "w")
+    prepare_root(root, products, overwrite=not resume)
+    group = _zarr_group(root, "a")  # "w" would empty the whole folder
     for p in products:
         _create_product(group, p, 0, *crop_size)
     info = {

@@ -204,6 +204,8 @@ def evaluate(
     Metrics: see :data:`METRIC_INFO`. Missing truth columns skip their metrics (noted).
     """
     cfg = config if isinstance(config, EvalConfig) else from_dict(EvalConfig, config, "eval config")
+    if isinstance(seed, bool) or int(seed) < 0:
+        raise InputError("evaluate", "seed", f"must be an integer >= 0, got {seed!r}.")
     x = np.asarray(embeddings)
     if x.ndim != 2 or x.shape[0] != len(truth):
         raise InputError(

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 from astropy.table import Table
 
-from meersim.datasets.embeddings import Embeddings, load_embeddings
+from meersim.datasets.embeddings import Embeddings, check_pairing, load_embeddings
 from meersim.datasets.store import CropStore, open_store
 from meersim.errors import InputError
 from meersim.eval import pages
@@ -33,7 +33,7 @@ from meersim.eval.maps import write_maps
 from meersim.eval.metrics import FEATURE_SETS, METRIC_INFO, MODEL, EvalConfig, evaluate
 from meersim.eval.pages import fmt
 from meersim.eval.plotting import new_figure, save_figure
-from meersim.io import write_json
+from meersim.io import make_dirs, write_json
 
 
 @dataclass
@@ -85,8 +85,10 @@ def evaluate_run(
     """
     t0 = time.time()
     out_dir = Path(out_dir)
+    if int(raw_size) < 1:
+        raise InputError("eval", "raw_size", f"must be >= 1 pixel, got {raw_size}.")
     inputs = _read_inputs(emb_dir, dataset)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    make_dirs(out_dir)
     if random_emb_dir is None and make_random:
         random_emb_dir = make_random_embeddings(inputs.meta, inputs.emb_dir, inputs.ds_path,
                                                 out_dir, device, progress)  # fmt: skip
@@ -133,6 +135,7 @@ def _read_inputs(emb_dir, dataset) -> _Inputs:
             str(emb_dir / "meta.json"), "dataset", "not recorded.", "Pass --dataset DIR."
         )
     store = open_store(ds_path)
+    check_pairing(emb, store, str(emb_dir))  # refuses another dataset's or reordered ids
     crop_ids = np.asarray(emb.crop_ids, dtype=np.int64)
     return _Inputs(emb_dir, emb, meta, ds_path, store, crop_ids, truth_for(store, crop_ids))
 
@@ -148,6 +151,7 @@ def _baselines(inputs: _Inputs, random_emb_dir, raw_product, raw_size: int, seed
     notes = []
     if random_emb_dir is not None:
         remb = load_embeddings(random_emb_dir)
+        check_pairing(remb, inputs.store, str(random_emb_dir))
         baselines[RANDOM] = align_to(inputs.crop_ids, remb.crop_ids, remb.vectors,
                                      str(random_emb_dir))  # fmt: skip
     else:

@@ -13,7 +13,7 @@ from pathlib import Path
 import faiss
 import numpy as np
 
-from meersim.datasets.embeddings import load_embeddings
+from meersim.datasets.embeddings import check_pairing, load_embeddings
 from meersim.datasets.store import open_store
 from meersim.errors import InputError
 from meersim.eval.plotting import display_stretch, new_figure, save_figure
@@ -22,6 +22,7 @@ from meersim.io import read_image
 from meersim.ssl.embed import embed_image
 
 DEFAULT_COUNT_BINS = (0, 1, 2, 4, 8, 16, 32)
+DEFAULT_LABEL = "dominant_class"
 
 
 @dataclass
@@ -243,7 +244,7 @@ def search_run(
     *,
     dataset=None,
     product: str | None = None,
-    label: str = "dominant_class",
+    label: str = DEFAULT_LABEL,
     count_bins=DEFAULT_COUNT_BINS,
     kind: str = "flat",
     nlist: int | None = None,
@@ -256,12 +257,18 @@ def search_run(
     with the checkpoint in meta.json). Returns ``{"query", "crop_ids", "similarity",
     "labels", "precision_at_k" (crop queries only), "grid"}``.
     """
+    if isinstance(k, bool) or int(k) < 1:
+        raise InputError("search", "k", f"must be >= 1 neighbour, got {k}.")
     emb = load_embeddings(emb_dir)
     crop_ids = np.asarray(emb.crop_ids, dtype=np.int64)
     ds_path = dataset if dataset is not None else (emb.meta or {}).get("dataset")
     store = open_store(ds_path) if ds_path is not None else None
     products = (emb.meta or {}).get("products") or []
     if store is not None:
+        check_pairing(emb, store, str(emb_dir))
+        if label not in store.truth.colnames and label != DEFAULT_LABEL:
+            raise InputError(str(store.path / "crops.ecsv"), "label", f"{label!r} is not a truth "
+                             "column.", f"Use one of {', '.join(store.truth.colnames)}.")  # fmt: skip
         product = product or (products[0] if products else store.products[0])
     index = build_index(emb.vectors, kind=kind, nlist=nlist, nprobe=nprobe)
     text = str(query)
@@ -294,10 +301,10 @@ def search_run(
     }
     if store is not None:
         truth = store.truth
-        if label in truth.colnames:
+        if label in truth.colnames:  # the default label may be absent (real crops)
             labels = relevance_labels(truth, label, count_bins)
             out["labels"] = [str(v) for v in labels[neighbours]]
-            if qid is not None:
+            if qid is not None and len(neighbours):
                 out["precision_at_k"] = float(np.mean(labels[neighbours] == labels[qid]))
         if out_png is not None:
             if qid is not None:

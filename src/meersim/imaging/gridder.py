@@ -26,6 +26,8 @@ import os
 import ducc0
 import numpy as np
 
+from meersim.errors import InputError
+
 FLIP_U = True
 FLIP_V = False
 FLIP_W = True
@@ -51,6 +53,12 @@ def _mask_u8(mask) -> np.ndarray:
     """A boolean mask as the uint8 array ducc0 wants (a view when it is already bool)."""
     mask = np.asarray(mask)
     return mask.view(np.uint8) if mask.dtype == np.bool_ else mask.astype(np.uint8)
+
+
+def _check_even(ny: int, nx: int) -> None:
+    if ny % 2 or nx % 2:
+        raise InputError("gridder", "npix", f"{nx}x{ny} pixels: the ducc0 wgridder needs an even "
+                         "image size.", f"Use {nx + nx % 2}x{ny + ny % 2} pixels.")  # fmt: skip
 
 
 def image_to_vis(
@@ -83,6 +91,7 @@ def image_to_vis(
     -------
     complex array (nrow, nchan), complex64 for a float32 image.
     """
+    _check_even(*np.shape(image))
     image = np.asarray(image).T  # a view: ducc0 takes strided arrays
     if epsilon is None:
         epsilon = default_epsilon(image.dtype)
@@ -127,6 +136,7 @@ def vis_to_image(
     get Jy/beam. ``vis`` may be a broadcast (zero-stride) array, e.g. all ones
     for a PSF. Returns float32 for complex64 ``vis``, else float64.
     """
+    _check_even(int(npix_y), int(npix_x))
     vis = np.asarray(vis)
     real = np.float32 if vis.dtype == np.complex64 else np.float64
     if epsilon is None:

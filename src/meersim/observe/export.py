@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from meersim.errors import InputError
+from meersim.io import make_dirs
 from meersim.observe.telescope import Array, load_array
 from meersim.types import Visibilities
 
@@ -145,7 +146,7 @@ def to_uvdata(vis: Visibilities, setup=None, array: Array | None = None, *, run_
 def write_uvh5(vis: Visibilities, path, setup=None, array: Array | None = None, *, overwrite=True):
     """Write ``vis`` as UVH5 (pyuvdata HDF5) to ``path``; returns the Path."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_dirs(path.parent)
     uvd = to_uvdata(vis, setup, array)
     uvd.write_uvh5(str(path), clobber=overwrite)
     return path
@@ -162,7 +163,7 @@ def write_ms(vis: Visibilities, path, setup=None, array: Array | None = None, *,
     path = Path(path)
     if path.exists() and not overwrite:
         raise InputError(str(path), "path", "exists.", "Remove it or pass overwrite=True.")
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_dirs(path.parent)
     uvd = to_uvdata(vis, setup, array)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

@@ -44,7 +44,7 @@ from meersim.observe.visibilities import (
     simulate_visibilities,
     sky_at_frequency,
 )
-from meersim.sky.render import read_sky
+from meersim.sky.render import check_sky_values, read_sky
 from meersim.stats import robust_rms
 from meersim.types import Observation, Sky, Visibilities
 
@@ -198,6 +198,12 @@ def observe(
     weighting = Weighting() if weighting is None else Weighting.from_any(weighting)
     if not isinstance(sky, Sky):
         raise InputError("observe", "sky", f"expected a Sky, got {type(sky).__name__}.")
+    check_sky_values(sky.data, "observe: sky")
+    ny, nx = sky.grid.npix_y, sky.grid.npix_x
+    if mode == "vis" and (nx % 2 or ny % 2):
+        raise InputError("observe", "npix", f"the sky grid is {nx}x{ny} pixels; vis mode grids "
+                         "visibilities and the gridder needs an even size.",
+                         "Render the sky with an even --npix, or use --mode image.")  # fmt: skip
     setup = resolve_pointing(setup, sky.grid)  # phase centre = pointing = grid centre
     noise_rng = None
     if mode == "vis":

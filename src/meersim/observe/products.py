@@ -7,6 +7,7 @@ is primary-beam corrected, ``image / pb``, blanked (NaN) where ``pb < pb_cut``.
 
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +17,7 @@ from meersim.config import to_dict
 from meersim.errors import InputError
 from meersim.grid import Grid
 from meersim.imaging.weighting import Weighting
-from meersim.io import read_image, read_json, save_npz, write_image, write_json
+from meersim.io import make_dirs, read_image, read_json, save_npz, write_image, write_json
 from meersim.types import Beam, Observation, Visibilities
 
 PRODUCTS = ("basic", "enhanced")
@@ -89,8 +90,7 @@ def save_observation(obs: Observation, outdir, *, save_vis: bool = True) -> dict
     only) and ``observation.json`` (setup, weighting, norm, beam, rms), which
     :func:`load_observation` reads back.
     """
-    outdir = Path(outdir)
-    outdir.mkdir(parents=True, exist_ok=True)
+    outdir = make_dirs(outdir)
     cards = _header_cards(obs)
     written = {}
     products = image_products(obs)
@@ -152,6 +152,31 @@ def save_observation(obs: Observation, outdir, *, save_vis: bool = True) -> dict
     return written
 
 
+def _load_vis(path: Path) -> tuple[Visibilities, np.ndarray | None]:
+    """Visibilities and imaging weights from ``vis.npz``; a damaged file is an InputError."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            vis = Visibilities(
+                uvw=data["uvw"],
+                freqs=data["freqs"],
+                vis=data["vis"],
+                weight=data["weight"],
+                flag=data["flag"],
+                antenna1=data["antenna1"],
+                antenna2=data["antenna2"],
+                time_mjd_s=data["time_mjd_s"],
+                channel_width_hz=float(data["channel_width_hz"]),
+                integration_s=float(data["integration_s"]),
+            )
+            weight = data["imaging_weight"] if "imaging_weight" in data else None
+    except (zipfile.BadZipFile, ValueError, KeyError, OSError, EOFError) as exc:
+        raise InputError(
+            str(path), "vis", f"is truncated or damaged ({type(exc).__name__}: {exc}).",
+            "Re-run `meersim observe`, or clean from the PSF alone with --image-plane.",
+        ) from None  # fmt: skip
+    return vis, weight
+
+
 def load_observation(outdir, *, load_vis: bool = True) -> Observation:
     """Read an observation written by :func:`save_observation` (the vis too, if present)."""
     outdir = Path(outdir)
@@ -168,31 +193,23 @@ def load_observation(outdir, *, load_vis: bool = True) -> Observation:
     dirty = read_image(outdir / files.get("basic", "dirty.fits"))
     psf = read_image(outdir / files.get("psf", "psf.fits"))
     pb = read_image(outdir / files.get("pb", "pb.fits"))
-    grid = Grid(
-        **{
-            k: meta["grid"][k]
-            for k in ("npix_x", "npix_y", "cell_arcsec", "ra_deg", "dec_deg", "freqs_hz")
-        }
-    )
-    vis = None
-    imaging_weight = None
+    try:
+        keys = ("npix_x", "npix_y", "cell_arcsec", "ra_deg", "dec_deg", "freqs_hz")
+        grid = Grid(**{k: meta["grid"][k] for k in keys})
+    except (KeyError, TypeError):
+        raise InputError(str(json_path), "grid", "is missing or incomplete.",
+                         "Re-run `meersim observe`.") from None  # fmt: skip
+    vis, imaging_weight = None, None
     vis_path = outdir / files.get("vis", VIS_FILE)
-    if load_vis and "vis" in files and vis_path.exists():
-        with np.load(vis_path) as data:
-            vis = Visibilities(
-                uvw=data["uvw"],
-                freqs=data["freqs"],
-                vis=data["vis"],
-                weight=data["weight"],
-                flag=data["flag"],
-                antenna1=data["antenna1"],
-                antenna2=data["antenna2"],
-                time_mjd_s=data["time_mjd_s"],
-                channel_width_hz=float(data["channel_width_hz"]),
-                integration_s=float(data["integration_s"]),
-            )
-            if "imaging_weight" in data:
-                imaging_weight = data["imaging_weight"]
+    if load_vis and "vis" in files:
+        if not vis_path.is_file():
+            raise InputError(
+                str(vis_path), "vis", f"is listed in {OBSERVATION_JSON} but missing, so CLEAN "
+                "cannot compute exact residuals from the visibilities.",
+                "Restore the file or re-run `meersim observe`; or clean from the PSF alone with "
+                "--image-plane.",
+            )  # fmt: skip
+        vis, imaging_weight = _load_vis(vis_path)
     return Observation(
         grid=grid,
         dirty=dirty.data[0],

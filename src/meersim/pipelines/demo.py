@@ -29,7 +29,7 @@ from meersim.datasets.config import DatasetConfig
 from meersim.datasets.store import open_store
 from meersim.eval import pages
 from meersim.eval.report import evaluate_run
-from meersim.io import write_json
+from meersim.io import make_dirs, write_json
 from meersim.pipelines.sweep import SweepConfig, run_sweep
 from meersim.ssl.embed import embed
 from meersim.ssl.train import TrainConfig, train
@@ -120,7 +120,7 @@ def run_demo(out_dir="demo", quick: bool = False, seed: int = 0, device: str | N
              progress: bool = True) -> Path:  # fmt: skip
     """Run (or resume) the demo in ``out_dir``; returns the path of its ``index.html``."""
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    make_dirs(out)
     size = SIZES["quick" if quick else "full"]
     timings: dict[str, float] = {}
     t_all = time.time()
@@ -142,7 +142,8 @@ def run_demo(out_dir="demo", quick: bool = False, seed: int = 0, device: str | N
     tcfg = from_dict(
         TrainConfig, demo_train_mapping(size, seed, str(ds_path), device), "demo train"
     )
-    checkpoint = train(tcfg, run_dir, resume=True, progress=progress)
+    again = (Path(run_dir) / "checkpoint.pth").is_file()  # the demo owns run_dir
+    checkpoint = train(tcfg, run_dir, resume=again, overwrite=not again, progress=progress)
     timings["train"] = time.time() - t
 
     t = _header(3, "embed: trained teacher and random-weight baseline", progress)

@@ -47,7 +47,7 @@ from meersim.datasets.config import (
     draw_field_params,
     validate,
 )
-from meersim.datasets.embeddings import load_embeddings
+from meersim.datasets.embeddings import check_pairing, load_embeddings
 from meersim.errors import InputError
 from meersim.eval import pages
 from meersim.eval.baselines import raw_pixel_pca
@@ -61,7 +61,7 @@ from meersim.eval.probes import (
     out_of_fold,
     regression_scores,
 )
-from meersim.io import atomic_write, write_ecsv, write_json, write_text
+from meersim.io import atomic_write, make_dirs, write_ecsv, write_json, write_text
 from meersim.observe.uvcoverage import ObservationSetup
 from meersim.ssl.embed import embed
 from meersim.ssl.train import TrainConfig, train
@@ -298,7 +298,7 @@ def run_sweep(config: SweepConfig, out_dir, progress: bool = True, quick: bool =
     ``quick`` shrinks the datasets (and training) for tests.
     """
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    make_dirs(out)
     t0 = time.time()
     eval_cfg = from_dict(EvalConfig, config.eval, "sweep config: eval")
     datasets = [dataset_config_for(config, v) for v in config.values]
@@ -329,7 +329,9 @@ def run_sweep(config: SweepConfig, out_dir, progress: bool = True, quick: bool =
             tcfg = from_dict(TrainConfig, mapping, "sweep config: train")
             checkpoint = vdir / "train" / "checkpoint.pth"
             if done is None:
-                checkpoint = train(tcfg, vdir / "train", resume=True, progress=progress)
+                again = checkpoint.is_file()  # the sweep owns vdir
+                checkpoint = train(tcfg, vdir / "train", resume=again, overwrite=not again,
+                                   progress=progress)  # fmt: skip
         if reference_scale is None:
             reference_scale = float(np.median(np.asarray(store.truth["crop_rms"], float)))
         if done is None:
@@ -344,6 +346,7 @@ def run_sweep(config: SweepConfig, out_dir, progress: bool = True, quick: bool =
                           products=config.product, device=config.device, progress=progress,
                           scale_jy=reference_scale)  # fmt: skip
                 emb = load_embeddings(edir)
+                check_pairing(emb, store, str(edir))
                 truth = store.truth[np.asarray(emb.crop_ids, np.int64)]
                 product = (emb.meta.get("products") or ["restored"])[0]
                 raw = raw_pixel_pca(
@@ -367,6 +370,7 @@ def run_sweep(config: SweepConfig, out_dir, progress: bool = True, quick: bool =
                    "catalog": done["catalog"], **done["rows"][mode]}  # fmt: skip
             rows.append(row)
             emb = load_embeddings(vdir / f"embeddings_{mode}")
+            check_pairing(emb, store, str(vdir / f"embeddings_{mode}"))
             truth = store.truth[np.asarray(emb.crop_ids, np.int64)]
             pooled[mode].append((index, emb.vectors, np.asarray(truth["field_id"])))
     table = Table(rows=[{k: (np.nan if v is None else v) for k, v in r.items()} for r in rows])

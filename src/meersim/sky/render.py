@@ -257,7 +257,25 @@ def render_sky(catalog: QTable, grid: Grid, *, progress: bool = False) -> Sky:
             f"{int(partial.sum())} more straddle the edge and were drawn in part.",
             stacklevel=2,
         )
+    check_sky_values(cube, "render_sky: catalog fluxes")
     return Sky(cube, grid)
+
+
+def check_sky_values(data: np.ndarray, source: str) -> None:
+    """Refuse a sky cube (Jy/pixel) with NaN or infinite pixels.
+
+    One such pixel would spread through the gridder or the PSF convolution into every
+    pixel of the dirty image (ducc0 then returns zeros), so it is an error, not a blank.
+    """
+    bad = ~np.isfinite(np.asarray(data))
+    if bad.any():
+        first = tuple(int(i) for i in np.argwhere(bad)[0])
+        raise InputError(
+            source, "pixels",
+            f"{int(bad.sum())} are NaN or infinite (first at [chan, y, x] = {list(first)}); a "
+            "sky model must be finite everywhere.",
+            "Fix or re-render the sky (meersim sky); set blank sky to 0, not NaN.",
+        )  # fmt: skip
 
 
 def mean_position(ra_deg, dec_deg) -> tuple[float, float]:
@@ -385,4 +403,5 @@ def read_sky(path) -> Sky:
     if image.bunit != "JY/PIXEL":
         raise InputError(str(path), "BUNIT", f"is {image.bunit!r}; a sky model must be JY/PIXEL.",
                          "Render the sky with `meersim sky`.")  # fmt: skip
+    check_sky_values(image.data, str(path))
     return Sky(image.data, image.grid)

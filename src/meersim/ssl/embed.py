@@ -23,6 +23,7 @@ from tqdm.auto import tqdm
 from meersim.config import from_dict
 from meersim.datasets.embeddings import write_embeddings
 from meersim.datasets.loader import CropDataset
+from meersim.datasets.store import open_store
 from meersim.errors import InputError
 from meersim.ssl.augment import RadioMultiCrop
 from meersim.ssl.backbones import build_backbone, is_vit
@@ -98,6 +99,8 @@ def embed(
 
     Returns the output directory.
     """
+    if int(batch_size) < 1:
+        raise InputError("embed", "batch_size", f"must be >= 1, got {batch_size}.")
     ckpt = read_training_checkpoint(checkpoint)
     config = from_dict(TrainConfig, ckpt["config"], str(checkpoint))
     if products is None:
@@ -171,6 +174,7 @@ def embed(
         np.concatenate(ids) if ids else np.zeros(0, np.int64),
         meta,
         attention=np.concatenate(maps) if catcher is not None else None,
+        dataset=open_store(data_path),  # its fingerprint goes into meta.json
     )
 
 

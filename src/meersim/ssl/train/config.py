@@ -88,7 +88,7 @@ class TrainConfig:
             if int(getattr(self, name)) < 1:
                 raise InputError(src, name, f"{getattr(self, name)} must be >= 1.")
         for name in ("warmup_epochs", "warmup_teacher_temp_epochs", "freeze_last_layer",
-                     "num_workers", "keep_every"):  # fmt: skip
+                     "num_workers", "keep_every", "seed"):  # fmt: skip
             if int(getattr(self, name)) < 0:
                 raise InputError(src, name, f"{getattr(self, name)} must be >= 0.")
         if self.amp not in ("bf16", "fp16", "off"):

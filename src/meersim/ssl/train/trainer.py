@@ -34,7 +34,7 @@ from torch import nn
 from meersim.config import from_dict, to_dict
 from meersim.datasets.loader import CropDataset
 from meersim.errors import InputError, MeersimError
-from meersim.io import write_text
+from meersim.io import atomic_write, disk_full_guard, make_dirs, write_text
 from meersim.ssl.augment import RadioMultiCrop
 from meersim.ssl.backbones import build_backbone
 from meersim.ssl.methods.dino import (
@@ -319,15 +319,19 @@ class _CsvLog:
         self.path, self.columns = path, list(columns)
         rows = []
         if from_epoch is not None and path.exists():
-            with open(path, newline="") as fh:
-                rows = [r for r in csv.DictReader(fh) if int(r["epoch"]) < from_epoch]
-        with open(path, "w", newline="") as fh:
+            try:
+                with open(path, newline="") as fh:
+                    rows = [r for r in csv.DictReader(fh) if int(r["epoch"]) < from_epoch]
+            except (KeyError, TypeError, ValueError, csv.Error):
+                raise InputError(str(path), "epoch", "cannot be read to resume the log.",
+                                 "Restore the file, or start again with --overwrite.") from None  # fmt: skip
+        with atomic_write(path, "w") as fh:  # rows of finished epochs survive a crash here
             writer = csv.DictWriter(fh, self.columns, extrasaction="ignore")
             writer.writeheader()
             writer.writerows(rows)
 
     def write(self, row: dict) -> None:
-        with open(self.path, "a", newline="") as fh:
+        with disk_full_guard(self.path), open(self.path, "a", newline="") as fh:
             csv.DictWriter(fh, self.columns, extrasaction="ignore").writerow(
                 {k: (f"{v:.8g}" if isinstance(v, float) else v) for k, v in row.items()}
             )
@@ -373,12 +377,51 @@ def collapse_warnings(metrics: dict, out_dim: int) -> list[tuple[str, str]]:
 # ----------------------------------------------------------------------------------
 # entry points
 # ----------------------------------------------------------------------------------
+RUN_FILES = (CHECKPOINT, "metrics.csv", "steps.csv", "config.yaml")
+
+
+def check_run_dir(out_dir: Path, resume: bool, overwrite: bool) -> None:
+    """Refuse to start over a run that is there, or to resume one that is not.
+
+    A run directory that holds any of :data:`RUN_FILES` is continued with ``resume``
+    (which needs ``checkpoint.pth``) or replaced with ``overwrite``; anything else is
+    an error, so a finished run, its ``metrics.csv`` or a user's ``config.yaml`` is
+    never silently replaced.
+    """
+    if resume and overwrite:
+        raise InputError(str(out_dir), "--resume/--overwrite", "are given together.",
+                         "Choose one: continue the run or start it again.")  # fmt: skip
+    ckpt_path = out_dir / CHECKPOINT
+    if resume:
+        if not ckpt_path.is_file():
+            raise InputError(str(ckpt_path), "--resume", "there is no checkpoint to resume from.",
+                             "Drop --resume to start a new run, or give the run's directory.")  # fmt: skip
+        return
+    if out_dir.exists() and not out_dir.is_dir():
+        raise InputError(str(out_dir), "output", "is a file, not a directory.",
+                         "Give a run directory.")  # fmt: skip
+    present = [name for name in RUN_FILES if (out_dir / name).exists()]
+    if present and not overwrite:
+        state = ""
+        if ckpt_path.is_file():
+            ckpt = read_training_checkpoint(ckpt_path)
+            epochs = ckpt.get("config", {}).get("epochs")
+            done = "finished" if epochs is not None and ckpt["epoch"] >= epochs else "unfinished"
+            state = f" ({done}: epoch {ckpt['epoch']} of {epochs})"
+        raise InputError(
+            str(out_dir), ", ".join(present), f"a training run is already here{state}.",
+            "Pass --resume to continue it, --overwrite to start again (replaces its "
+            "checkpoint and metrics), or choose another -o.",
+        )  # fmt: skip
+
+
 def train(
     config: TrainConfig | None,
     out_dir: str | Path,
     resume: bool = False,
     progress: bool = True,
     stop_after: int | None = None,
+    overwrite: bool = False,
 ) -> Path:
     """Train DINO; returns the path of the final checkpoint.
 
@@ -386,14 +429,17 @@ def train(
     ----------
     config : TrainConfig, or None to resume with the config stored in ``out_dir``'s checkpoint.
     out_dir : run directory (checkpoint.pth, metrics.csv, steps.csv, config.yaml).
-    resume : continue from ``out_dir/checkpoint.pth`` (model, optimiser, centre, RNG, epoch).
+    resume : continue from ``out_dir/checkpoint.pth`` (model, optimiser, centre, RNG, epoch);
+        an error when there is no checkpoint.
+    overwrite : start again in a run directory that holds a run (see :func:`check_run_dir`).
     progress : tqdm bar and a line per epoch (main rank only).
     stop_after : run at most this many epochs in this call (time-limited jobs; resume later).
     """
     out_dir = Path(out_dir)
     ckpt_path = out_dir / CHECKPOINT
     ckpt = None
-    if resume and ckpt_path.exists():
+    check_run_dir(out_dir, resume, overwrite)
+    if resume:
         ckpt = read_training_checkpoint(ckpt_path)
         if config is None:
             config = from_dict(TrainConfig, ckpt["config"], str(ckpt_path))
@@ -408,7 +454,7 @@ def train(
                 )
     elif config is None:
         raise InputError(str(ckpt_path), "checkpoint", "not found, and no config was given.")
-    out_dir.mkdir(parents=True, exist_ok=True)
+    make_dirs(out_dir)
     trainer = DINOTrainer(config, out_dir, progress=progress)
     try:
         if ckpt is not None:
