@@ -211,12 +211,24 @@ def _angle(raw: _Raw, name: str, expected, default_unit) -> np.ndarray:
     )
 
 
+# radio continuum catalogs: 1 MHz to 1 THz; outside, a header value is a unit slip or a
+# placeholder (PyBDSF's own test outputs carry FREQ0 = 23.5 Hz), never extrapolated to
+PLAUSIBLE_FREQ_HZ = (1e6, 1e12)
+
+
 def _ref_freq(raw: _Raw, n: int, meta: dict) -> np.ndarray:
     for key in ("FREQ0", "NU_EFF", "RESTFRQ", "RESTFREQ", "FREQ"):
         if key in raw.header:
             try:
                 value = float(raw.header[key])
             except (TypeError, ValueError):
+                continue
+            lo, hi = PLAUSIBLE_FREQ_HZ
+            if np.isfinite(value) and value > 0 and not lo <= value <= hi:
+                meta.setdefault("warnings", []).append(
+                    f"header {key} = {value:g} Hz is not a radio frequency ({lo:g}-{hi:g} Hz); "
+                    "ignored (fix the header, or set ref_freq after reading)"
+                )
                 continue
             if np.isfinite(value) and value > 0:
                 meta["ref_freq_origin"] = f"header {key}"

@@ -11,6 +11,7 @@ from meersim.cli.options import (
     overwrite_option,
     progress_option,
     seed_option,
+    stokes_option,
 )
 from meersim.datasets import build_from_yaml, crop_real_images
 from meersim.datasets.build import build_dataset
@@ -54,14 +55,16 @@ def dataset(config_path, output, workers, scheduler, seed, overwrite, progress):
               help="Drop crops whose blanked (NaN) fraction exceeds this.")  # fmt: skip
 @click.option("--channel", type=int, show_default=True,
               default=argument_default(crop_real_images, "channel"), help="Image plane of cubes.")  # fmt: skip
+@stokes_option()
 @output_option("dir", help="Store directory.")
 @overwrite_option("Replace OUTPUT if it exists.")
 @progress_option()
-def crops(images, pairs, catalogs, size, stride, max_nan, channel, output, overwrite, progress):
+def crops(images, pairs, catalogs, size, stride, max_nan, channel, stokes, output, overwrite,
+          progress):  # fmt: skip
     """Cut real FITS images (4-D, NaN-blanked MGCLS/MIGHTEE products) into a crop dataset."""
     store = crop_real_images(list(images), output, pairs=list(pairs), catalogs=list(catalogs),
                              size=size, stride=stride, max_nan=max_nan, channel=channel,
-                             overwrite=overwrite, progress=progress)  # fmt: skip
+                             overwrite=overwrite, progress=progress, stokes=stokes)  # fmt: skip
     click.echo(
         f"{output}: {store.n_crops} crops of {size}x{size} px from {len(images)} image(s); "
         f"products {', '.join(store.products)}"
