@@ -8,6 +8,7 @@ from meersim.datasets.build import build_dataset, build_from_yaml
 from meersim.datasets.config import DatasetConfig, load_config
 from meersim.datasets.embeddings import Embeddings, load_embeddings, write_embeddings
 from meersim.datasets.fields import simulate_field
+from meersim.datasets.ingest import ingest
 from meersim.datasets.real import crop_real_images
 from meersim.datasets.store import CropStore, open_store, write_crops
 
@@ -19,6 +20,7 @@ __all__ = [
     "build_dataset",
     "build_from_yaml",
     "crop_real_images",
+    "ingest",
     "load_config",
     "load_embeddings",
     "open_store",
