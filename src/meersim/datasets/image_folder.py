@@ -23,7 +23,7 @@ from astropy.wcs import WCS
 from astropy.wcs.utils import proj_plane_pixel_scales
 from tqdm.auto import tqdm
 
-from meersim.datasets.ingest import Ingested, base_truth
+from meersim.datasets.labelled import Ingested, base_truth
 from meersim.errors import InputError
 from meersim.io import read_image
 

@@ -24,13 +24,13 @@ import io
 import pickle
 import re
 import shutil
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 from astropy.table import Table
 from tqdm.auto import tqdm
 
+from meersim.datasets.labelled import Ingested, _text, base_truth, normalise_split
 from meersim.datasets.store import CropStore, open_store, write_crops
 from meersim.errors import InputError
 from meersim.io import atomic_directory
@@ -39,8 +39,6 @@ from meersim.io import atomic_directory
 # (Porter & Scaife 2023; Griese et al. 2023)
 FIRST_PIXEL_ARCSEC = 1.8
 FORMATS = ("mirabest", "rgd", "folder")
-SPLIT_NAMES = {"train": "train", "training": "train", "valid": "valid", "val": "valid",
-               "validation": "valid", "test": "test"}  # fmt: skip
 # Miraghaei & Best (2017) code digits
 MIRABEST_CLASS = {1: "FRI", 2: "FRII", 3: "hybrid"}
 MIRABEST_MORPHOLOGY = {0: "standard", 1: "double-double", 2: "wide-angle tail", 3: "diffuse",
@@ -48,18 +46,6 @@ MIRABEST_MORPHOLOGY = {0: "standard", 1: "double-double", 2: "wide-angle tail", 
 # Griese et al. (2023): the class encoding of both labellings
 RGD_CLASSES = {0: "FRI", 1: "FRII", 2: "Compact", 3: "Bent"}
 RGD_LABELLINGS = ("literature", "CDL1")
-
-
-@dataclass
-class Ingested:
-    """Images and their truth rows, ready for the store.
-
-    images : float32 [N, H, W] (NaN = blank); truth : N rows; manifest : extra entries.
-    """
-
-    images: np.ndarray
-    truth: Table
-    manifest: dict = field(default_factory=dict)
 
 
 # ----------------------------------------------------------------------------------
@@ -113,37 +99,6 @@ def ingest(source, output, format: str, *, subset: str = "all", labelling: str =
     data.manifest.setdefault("source", str(Path(source).resolve()))
     data.manifest.setdefault("format_read", format)
     return write_ingested(data, output, overwrite)
-
-
-def base_truth(n: int, pixel_scale_arcsec: float, split=None) -> Table:
-    """The columns every ingested store has: field_id (= row), cell_arcsec, split."""
-    truth = Table()
-    truth["field_id"] = np.arange(n, dtype=np.int64)
-    truth["cell_arcsec"] = np.full(n, float(pixel_scale_arcsec))
-    truth["cell_arcsec"].unit = "arcsec"
-    if split is not None:
-        truth["split"] = normalise_split(split, "split")
-    return truth
-
-
-def normalise_split(values, source: str) -> np.ndarray:
-    """Split names lower-cased and mapped to train / valid / test (anything else refused)."""
-    out = []
-    for v in values:
-        name = SPLIT_NAMES.get(_text(v).strip().lower())
-        if name is None:
-            raise InputError(source, "split", f"value {_text(v)!r} is not train, valid or test.",
-                             "Use train/valid/test (or val/validation).")  # fmt: skip
-        out.append(name)
-    return np.array(out, dtype="U5")
-
-
-def _text(value) -> str:
-    if isinstance(value, (bytes, np.bytes_)):
-        return value.decode("utf-8", errors="replace")
-    if isinstance(value, np.ndarray) and value.shape == ():
-        return _text(value[()])
-    return str(value)
 
 
 # ----------------------------------------------------------------------------------
