@@ -19,6 +19,7 @@ from tqdm.auto import tqdm
 from meersim.config import to_dict
 from meersim.datasets.config import DatasetConfig, load_config
 from meersim.datasets.fields import simulate_field
+from meersim.datasets.pybdsf import REPORT, store_report
 from meersim.datasets.store import FieldResult, open_field_writer, open_store
 
 
@@ -98,7 +99,10 @@ def build_dataset(
     finally:
         bar.close()
     writer.finalize()
-    return open_store(output)
+    store = open_store(output)
+    if config.pybdsf.enabled and not (store.path / REPORT).exists():
+        store_report(store)
+    return store
 
 
 def _run_distributed(config, todo, workers, scheduler, accept) -> None:

@@ -30,7 +30,7 @@ import numpy as np
 from astropy.table import Table
 from tqdm.auto import tqdm
 
-from meersim.datasets.labelled import Ingested, _text, base_truth, normalise_split
+from meersim.datasets.labelled import Ingested, as_text, base_truth, normalise_split
 from meersim.datasets.store import CropStore, open_store, write_crops
 from meersim.errors import InputError
 from meersim.io import atomic_directory
@@ -133,7 +133,7 @@ def load_batch(path: Path) -> dict:
         raise InputError(str(path), "pickle", f"cannot be read as a batch ({exc}).") from None
     if not isinstance(obj, dict):
         raise InputError(str(path), "pickle", f"holds a {type(obj).__name__}, not a dict.")
-    return {_text(k): v for k, v in obj.items()}
+    return {as_text(k): v for k, v in obj.items()}
 
 
 def _batch_dir(directory) -> Path:
@@ -200,7 +200,7 @@ def read_mirabest(directory, subset: str = "all", pixel_scale_arcsec: float = FI
     meta = load_batch(bdir / "batches.meta")
     if "label_names" not in meta:
         raise InputError(str(bdir / "batches.meta"), "label_names", "missing.")
-    names = [_text(v) for v in meta["label_names"]]
+    names = [as_text(v) for v in meta["label_names"]]
     files = sorted(bdir.glob("data_batch_*"), key=lambda p: int(re.sub(r"\D", "", p.name) or 0))
     files += [bdir / "test_batch"] if (bdir / "test_batch").is_file() else []
     if not files:
@@ -209,7 +209,7 @@ def read_mirabest(directory, subset: str = "all", pixel_scale_arcsec: float = FI
     for path in tqdm(files, desc="MiraBest batches", disable=not progress):
         batch = load_batch(path)
         images.append(_batch_images(batch, path))
-        fnames = [_text(f) for f in batch.get("filenames", [""] * len(batch["labels"]))]
+        fnames = [as_text(f) for f in batch.get("filenames", [""] * len(batch["labels"]))]
         for label, fname in zip(batch["labels"], fnames, strict=True):
             if not 0 <= int(label) < len(names):
                 raise InputError(str(path), "labels", f"{label} outside the {len(names)} names.")
@@ -264,7 +264,7 @@ def _scalar(group, key: str):
     if key not in group:
         return None
     value = group[key][()]
-    return _text(value) if isinstance(value, (bytes, np.bytes_, str)) else value
+    return as_text(value) if isinstance(value, (bytes, np.bytes_, str)) else value
 
 
 def read_rgd(path, labelling: str = "literature", pixel_scale_arcsec: float = FIRST_PIXEL_ARCSEC,
@@ -298,7 +298,7 @@ def read_rgd(path, labelling: str = "literature", pixel_scale_arcsec: float = FI
             attrs = group["Img"].attrs
             row = {"group": key, "ra": float(attrs.get("RA", np.nan)),
                    "dec": float(attrs.get("DEC", np.nan)),
-                   "source_catalog": _text(attrs.get("Source", ""))}  # fmt: skip
+                   "source_catalog": as_text(attrs.get("Source", ""))}  # fmt: skip
             for name in RGD_LABELLINGS:
                 row[f"label_{name}"] = _scalar(group, f"Label_{name}")
                 row[f"split_{name}"] = _scalar(group, f"Split_{name}")

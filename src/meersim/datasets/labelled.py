@@ -41,17 +41,17 @@ def normalise_split(values, source: str) -> np.ndarray:
     """Split names lower-cased and mapped to train / valid / test (anything else refused)."""
     out = []
     for v in values:
-        name = SPLIT_NAMES.get(_text(v).strip().lower())
+        name = SPLIT_NAMES.get(as_text(v).strip().lower())
         if name is None:
-            raise InputError(source, "split", f"value {_text(v)!r} is not train, valid or test.",
+            raise InputError(source, "split", f"value {as_text(v)!r} is not train, valid or test.",
                              "Use train/valid/test (or val/validation).")  # fmt: skip
         out.append(name)
     return np.array(out, dtype="U5")
 
 
-def _text(value) -> str:
+def as_text(value) -> str:
     if isinstance(value, (bytes, np.bytes_)):
         return value.decode("utf-8", errors="replace")
     if isinstance(value, np.ndarray) and value.shape == ():
-        return _text(value[()])
+        return as_text(value[()])
     return str(value)
