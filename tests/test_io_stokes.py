@@ -35,3 +35,19 @@ def test_stokes_default_i_and_missing_plane_refused(tmp_path):
     assert float(read_image(standard).data[0, 0, 0]) == 10.0
     with pytest.raises(InputError, match="unknown"):
         read_image(standard, stokes="W")
+
+
+def test_crops_cli_stokes_option(tmp_path):
+    from click.testing import CliRunner
+
+    from meersim.cli import main
+    from meersim.datasets import open_store
+
+    path = _cube(tmp_path / "qi.fits", crval4=2.0, cdelt4=-1.0)  # planes Q, I
+    runner = CliRunner()
+    for stokes, value in (("I", 20.0), ("Q", 10.0)):
+        out = tmp_path / f"crops_{stokes}"
+        res = runner.invoke(main, ["crops", str(path), "--size", "8", "--stride", "8",
+                                   "--stokes", stokes, "-o", str(out), "--no-progress"])  # fmt: skip
+        assert res.exit_code == 0, res.output
+        assert float(open_store(out).array("restored")[0, 0, 0]) == value

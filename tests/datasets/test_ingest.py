@@ -93,6 +93,11 @@ def test_mirabest_full_release_codes_and_split(tmp_path):
     np.testing.assert_allclose(t["cell_arcsec"], 1.8)
     np.testing.assert_allclose(t["ra"][:2], [150.0, 151.0])
     np.testing.assert_allclose(t["dec"][:2], [0.5, 0.5])
+    ds = CropDataset(store.path, label_columns=("fr_class", "confident", "mirabest_code"))
+    item = ds[0]
+    assert ds.label_classes["fr_class"] == sorted(set(t["fr_class"]))
+    assert int(item["labels"]["confident"]) == int(t["confident"][0])
+    assert int(item["labels"]["mirabest_code"]) == CODES[labels[0]]
 
 
 def test_mirabest_confident_subset(tmp_path):
