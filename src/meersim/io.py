@@ -8,7 +8,9 @@ never leaves a half-written product or a stray temporary file.
 FITS images are written 4-D as ``[STOKES, FREQ, DEC, RA]`` (NAXIS1 = RA), like
 WSClean and the MeerKAT pipelines, with BUNIT, BMAJ/BMIN/BPA (deg), RESTFRQ
 and a FREQ axis. Reading accepts 2-, 3- or 4-D images with any order of the
-FREQ and STOKES axes and keeps Stokes I.
+FREQ and STOKES axes and keeps one Stokes plane, chosen by the axis's world value
+(FITS Paper I / AIPS memo 117 codes: I=1, Q=2, U=3, V=4; RR..LR -1..-4, XX..YX -5..-8),
+Stokes I by default.
 """
 
 from __future__ import annotations
@@ -288,10 +290,40 @@ def _axis_numbers(header, path) -> dict[str, int]:
     return found
 
 
-def read_image(path: str | Path) -> Image:
-    """Read a FITS image (2-, 3- or 4-D) into an :class:`Image` (Stokes I, all channels).
+# FITS STOKES axis values (Greisen & Calabretta 2002, FITS WCS Paper I, table 7)
+STOKES_CODES = {"I": 1, "Q": 2, "U": 3, "V": 4, "RR": -1, "LL": -2, "RL": -3, "LR": -4,
+                "XX": -5, "YY": -6, "XY": -7, "YX": -8}  # fmt: skip
 
-    Blanked pixels stay NaN. Beam comes from BMAJ/BMIN/BPA (deg) when present.
+
+def stokes_plane(header, axis: int, length: int, stokes: str, path) -> int:
+    """Index along STOKES axis ``axis`` (1-based FITS number) of the plane ``stokes``.
+
+    The plane's value is CRVAL + (i + 1 - CRPIX) * CDELT, so a cube whose first plane is
+    Q (CRVAL = 2) is read correctly; a missing plane is an :class:`InputError`.
+    """
+    name = str(stokes).strip().upper()
+    if name not in STOKES_CODES:
+        raise InputError(
+            str(path), "stokes", f"{stokes!r} unknown.", f"Use one of {list(STOKES_CODES)}."
+        )
+    crval = float(header.get(f"CRVAL{axis}", 1.0))
+    cdelt = float(header.get(f"CDELT{axis}", 1.0)) or 1.0
+    crpix = float(header.get(f"CRPIX{axis}", 1.0))
+    values = [round(crval + (i + 1 - crpix) * cdelt) for i in range(length)]
+    inverse = {v: k for k, v in STOKES_CODES.items()}
+    if STOKES_CODES[name] not in values:
+        present = [inverse.get(v, str(v)) for v in values]
+        raise InputError(str(path), f"CRVAL{axis} (STOKES)", f"has planes {present}, no {name}.",
+                         f"Pick one of {present} with --stokes.")  # fmt: skip
+    return values.index(STOKES_CODES[name])
+
+
+def read_image(path: str | Path, stokes: str = "I") -> Image:
+    """Read a FITS image (2-, 3- or 4-D) into an :class:`Image` (one Stokes plane, all channels).
+
+    ``stokes``: the plane kept when the image has a STOKES axis (I by default), found by
+    the axis's world value, not its position. Blanked pixels stay NaN. Beam comes from
+    BMAJ/BMIN/BPA (deg) when present.
     """
     path = Path(path)
     if not path.exists():
@@ -313,9 +345,12 @@ def read_image(path: str | Path) -> Image:
     for name, num in axes.items():
         order[name] = naxis - num
     stokes_ax = order.get("stokes")
+    if stokes_ax is None and str(stokes).strip().upper() != "I":
+        raise InputError(str(path), "STOKES axis", f"missing; cannot pick {stokes!r}.",
+                         "Omit --stokes: an image without a STOKES axis is read as I.")  # fmt: skip
     if stokes_ax is not None:
         idx = [slice(None)] * arr.ndim
-        idx[stokes_ax] = 0  # Stokes I is the first plane of MeerKAT products
+        idx[stokes_ax] = stokes_plane(header, axes["stokes"], arr.shape[stokes_ax], stokes, path)
         arr = arr[tuple(idx)]
         for k in order:
             if order[k] > stokes_ax:

@@ -26,6 +26,7 @@ from astropy.io import fits
 from astropy.table import QTable, Table
 
 from meersim.catalogs.plausibility import (
+    FREQ_RANGE_HZ,
     check_values,
     frequency_warning,
     source_spread_warning,
@@ -236,12 +237,25 @@ def _angle(raw: _Raw, name: str, expected, default_unit) -> np.ndarray:
     )
 
 
+# A header frequency outside FREQ_RANGE_HZ (10 MHz - 100 GHz) is a unit slip or a
+# placeholder (PyBDSF's own test outputs carry FREQ0 = 23.5 Hz): it is ignored, never
+# used to extrapolate fluxes by decades.
+
+
 def _ref_freq(raw: _Raw, n: int, meta: dict) -> np.ndarray:
     for key in ("FREQ0", "NU_EFF", "RESTFRQ", "RESTFREQ", "FREQ"):
         if key in raw.header:
             try:
                 value = float(raw.header[key])
             except (TypeError, ValueError):
+                continue
+            lo, hi = FREQ_RANGE_HZ
+            if np.isfinite(value) and value > 0 and not lo <= value <= hi:
+                meta.setdefault("warnings", []).append(
+                    f"header {key} = {value:g} Hz is not a radio frequency (10 MHz - 100 GHz); "
+                    "ignored (was it written in MHz or GHz? fix the header, or set ref_freq "
+                    "after reading)"
+                )
                 continue
             if np.isfinite(value) and value > 0:
                 meta["ref_freq_origin"] = f"header {key}"

@@ -45,7 +45,8 @@ def write_catalog(table, path, overwrite: bool = True) -> Path:
     :data:`CSV_UNITS_NOTE`). Any other extension is refused.
 
     Columns: Source_id, Isl_id, Gaus_id, RA, DEC (deg), Total_flux (Jy), Maj, Min, PA,
-    DC_Maj, DC_Min, DC_PA (deg; intrinsic sizes, Maj = DC_Maj since truth has no beam),
+    DC_Maj, DC_Min, DC_PA (deg; intrinsic sizes), Maj, Min, PA (deg; the measured sizes
+    when ``table`` came from a source finder, else = DC_* since truth has no beam),
     S_Code (S single-component, M multi), then truth columns major/minor (arcsec, kept
     so that a round trip is bit-exact), shape, morph_class, spectral_index, ref_freq (Hz),
     sersic_n, component, then any extra columns of ``table`` that do not clash.
@@ -74,9 +75,12 @@ def write_catalog(table, path, overwrite: bool = True) -> Path:
     out["RA"] = table["ra"].to(u.deg)
     out["DEC"] = table["dec"].to(u.deg)
     out["Total_flux"] = table["flux"].to(u.Jy)
-    out["Maj"] = major_deg
-    out["Min"] = minor_deg
-    out["PA"] = pa
+    # Maj/Min/PA are measured (beam-convolved) sizes in PyBDSF; keep a source catalog's own
+    # and fall back to the intrinsic ones only for truth, which has no beam
+    measured = _measured_sizes(table)
+    out["Maj"] = measured.get("Maj", major_deg)
+    out["Min"] = measured.get("Min", minor_deg)
+    out["PA"] = measured.get("PA", pa)
     out["DC_Maj"] = major_deg
     out["DC_Min"] = minor_deg
     out["DC_PA"] = pa
@@ -137,6 +141,20 @@ def write_catalog(table, path, overwrite: bool = True) -> Path:
         out.write(text, format="ascii.csv")
         write_text(path, text.getvalue())
     return path
+
+
+def _measured_sizes(table) -> dict:
+    """A read catalog's own measured ``Maj``/``Min``/``PA`` columns (deg), when it has them."""
+    out = {}
+    for name in ("Maj", "Min", "PA"):
+        if name in table.colnames and getattr(table[name], "unit", None) is not None:
+            try:
+                out[name] = table[name].to(u.deg)
+            except u.UnitConversionError:
+                continue
+        elif name in table.colnames and table.meta.get("format") == "pybdsf":
+            out[name] = np.asarray(table[name], dtype=float) * u.deg  # PyBDSF's unit (ASCII)
+    return out
 
 
 def convert_catalog(input_path, output_path, format: str | None = None) -> tuple[Path, Table]:

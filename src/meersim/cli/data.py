@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import click
 
 from meersim.cli.options import (
@@ -11,6 +13,7 @@ from meersim.cli.options import (
     overwrite_option,
     progress_option,
     seed_option,
+    stokes_option,
 )
 from meersim.datasets import build_from_yaml, crop_real_images
 from meersim.datasets.build import build_dataset
@@ -37,6 +40,28 @@ def dataset(config_path, output, workers, scheduler, seed, overwrite, progress):
         f"{output}: {store.n_crops} crops of {store.crop_size[0]}x{store.crop_size[1]} px from "
         f"{store.manifest['n_fields']} fields; products {', '.join(store.products)}"
     )
+    report = store.path / "pybdsf_report.json"
+    if report.exists():
+        click.echo(_pybdsf_summary(json.loads(report.read_text())))
+
+
+def _pybdsf_summary(report: dict) -> str:
+    lines = [f"PyBDSF: {report['n_detected']} detections of {report['n_true']} true sources; "
+             f"completeness {_pct(report['completeness_above_5sigma'])} above 5 sigma, "
+             f"{_pct(report['completeness_above_10sigma'])} above 10 sigma; reliability "
+             f"{_pct(report['reliability'])}",
+             f"{'S/N':>10s} {'n_true':>7s} {'complete':>9s} {'n_det':>6s} {'reliable':>9s} "
+             f"{'flux bias':>9s}"]  # fmt: skip
+    for b in report["bins"]:
+        bias = "-" if b["flux_bias"] is None else f"{b['flux_bias']:+.3f}"
+        lines.append(f"{b['snr_min']:>4g}-{b['snr_max'] or 'inf':<5} {b['n_true']:7d} "
+                     f"{_pct(b['completeness']):>9s} {b['n_detected']:6d} "
+                     f"{_pct(b['reliability']):>9s} {bias:>9s}")  # fmt: skip
+    return "\n".join(lines)
+
+
+def _pct(value) -> str:
+    return "-" if value is None else f"{100 * value:.1f}%"
 
 
 @click.command("crops")
@@ -54,14 +79,16 @@ def dataset(config_path, output, workers, scheduler, seed, overwrite, progress):
               help="Drop crops whose blanked (NaN) fraction exceeds this.")  # fmt: skip
 @click.option("--channel", type=int, show_default=True,
               default=argument_default(crop_real_images, "channel"), help="Image plane of cubes.")  # fmt: skip
+@stokes_option()
 @output_option("dir", help="Store directory.")
 @overwrite_option("Replace OUTPUT if it exists.")
 @progress_option()
-def crops(images, pairs, catalogs, size, stride, max_nan, channel, output, overwrite, progress):
+def crops(images, pairs, catalogs, size, stride, max_nan, channel, stokes, output, overwrite,
+          progress):  # fmt: skip
     """Cut real FITS images (4-D, NaN-blanked MGCLS/MIGHTEE products) into a crop dataset."""
     store = crop_real_images(list(images), output, pairs=list(pairs), catalogs=list(catalogs),
                              size=size, stride=stride, max_nan=max_nan, channel=channel,
-                             overwrite=overwrite, progress=progress)  # fmt: skip
+                             overwrite=overwrite, progress=progress, stokes=stokes)  # fmt: skip
     click.echo(
         f"{output}: {store.n_crops} crops of {size}x{size} px from {len(images)} image(s); "
         f"products {', '.join(store.products)}"

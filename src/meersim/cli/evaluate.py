@@ -57,22 +57,36 @@ def _dataset_option():
               help="Source mask for the attention overlap: sky > 3 rms, or catalog positions "
               "dilated by the beam.")  # fmt: skip
 @click.option("--no-tsne", is_flag=True, help="Skip the t-SNE maps (slow on large sets).")
+@click.option("--label", "labels", multiple=True,
+              help="Truth column to probe (repeatable): text -> logistic + kNN, numbers -> "
+              "ridge + kNN regression; COL:cat / COL:num force the type.")  # fmt: skip
+@click.option("--baseline", type=click.Path(exists=True), default=None,
+              help="Pretrained checkpoint embedded as baseline 'pretrained' (seed-study or "
+              "DINO ImageNet weights, or a meersim checkpoint).")  # fmt: skip
+@click.option("--baseline-backbone", default=None,
+              help="Backbone of --baseline (default: read from its weights).")  # fmt: skip
+@click.option("--baseline-size", type=click.IntRange(min=8), show_default=True,
+              default=argument_default(evaluate_run, "baseline_size"),
+              help="Input side (pixels) of the --baseline backbone.")  # fmt: skip
 @seed_option(argument_default(evaluate_run, "seed"), help="Seed of folds, PCA and t-SNE.")
 @device_option()
 @progress_option()
 def eval_cmd(emb_dir, output, dataset, random_dir, make_random, raw_product, raw_size,
-             config_path, attention_mask, no_tsne, seed, device, progress):  # fmt: skip
+             config_path, attention_mask, no_tsne, labels, baseline, baseline_backbone,
+             baseline_size, seed, device, progress):  # fmt: skip
     """Probe, kNN and search metrics of EMB_DIR against truth, beside two baselines."""
     config = load_yaml(config_path) if config_path else None
     result = evaluate_run(
         emb_dir, output, dataset=dataset, random_emb_dir=random_dir, make_random=make_random,
         raw_product=raw_product, raw_size=raw_size, config=config, seed=seed, tsne=not no_tsne,
-        attention_mask=attention_mask, device=device, progress=progress,
+        attention_mask=attention_mask, device=device, progress=progress, labels=labels,
+        baseline=baseline, baseline_backbone=baseline_backbone, baseline_size=baseline_size,
     )  # fmt: skip
     sets = list(result["dims"])
     click.echo(f"{result['n_crops']} crops; split: {result['split']['note']}")
     click.echo(f"{'metric':24s}" + "".join(f"{s:>13s}" for s in sets))
-    for metric in SUMMARY_METRICS:
+    label_metrics = [m for m in result["metrics"] if ":" in m and not m.endswith(":n_test")]
+    for metric in (*SUMMARY_METRICS, *label_metrics):
         values = result["metrics"].get(metric)
         if values is None:
             continue

@@ -55,13 +55,32 @@ def train(data, config_path, backbone, epochs, batch_size, out_dim, device, resu
               help="Product to embed (default: restored if trained on it, else the first).")  # fmt: skip
 @click.option("--attention", is_flag=True, help="Also write last-layer CLS attention (ViTs).")
 @click.option("--random-init", is_flag=True, help="Seeded random weights (untrained baseline).")
+@click.option("--pretrained", is_flag=True,
+              help="CHECKPOINT holds foreign weights (seed-study or DINO ImageNet release, or a "
+              "plain state dict); architecture read from the weights unless --backbone.")  # fmt: skip
+@click.option(
+    "--backbone", default=None, help="With --pretrained: the backbone (timm or short name)."
+)
+@click.option("--img-size", type=click.IntRange(min=8), default=224, show_default=True,
+              help="With --pretrained: input side in pixels.")  # fmt: skip
 @click.option("--batch-size", type=click.IntRange(min=1), show_default=True,
               default=argument_default(embed_crops, "batch_size"), help="Crops per batch.")  # fmt: skip
 @device_option()
 @progress_option()
 @output_option("dir", help="Output directory (embeddings.npy, crop_ids.npy, meta.json).")
-def embed(checkpoint, data, product, attention, random_init, batch_size, device, progress, output):
+def embed(checkpoint, data, product, attention, random_init, pretrained, backbone, img_size,
+          batch_size, device, progress, output):  # fmt: skip
     """Embed every crop with a checkpoint's teacher backbone (float32 [N, D])."""
+    if pretrained:
+        from meersim.ssl.pretrained import embed_pretrained
+
+        out = embed_pretrained(checkpoint, data, output, backbone=backbone, img_size=img_size,
+                               product=product or "restored", batch_size=batch_size,
+                               device=device, progress=progress)  # fmt: skip
+        emb = load_embeddings(out)
+        click.echo(f"{out}: {emb.vectors.shape[0]} x {emb.vectors.shape[1]} embeddings "
+                   f"({emb.meta['backbone']}, pretrained {checkpoint})")  # fmt: skip
+        return
     out = embed_crops(checkpoint, data, output, batch_size=batch_size, products=product,
                       attention=attention, random_init=random_init, device=device,
                       progress=progress)  # fmt: skip

@@ -79,6 +79,13 @@ def config_option(help: str, *, required: bool = False):
                         type=click.Path(exists=True, dir_okay=False))  # fmt: skip
 
 
+def stokes_option(default: str = "I"):
+    """``--stokes``: the Stokes plane of FITS images, chosen by the STOKES axis's CRVAL."""
+    return click.option("--stokes", default=default, show_default=True,
+                        type=click.Choice(["I", "Q", "U", "V"], case_sensitive=False),
+                        help="Stokes plane of FITS images (found by the STOKES axis value).")  # fmt: skip
+
+
 def overwrite_option(help: str = "Replace what OUTPUT holds instead of refusing or resuming."):
     """``--overwrite``."""
     return click.option("--overwrite", is_flag=True, help=help)

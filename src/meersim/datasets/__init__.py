@@ -13,6 +13,7 @@ from meersim.datasets.embeddings import (
     write_embeddings,
 )
 from meersim.datasets.fields import simulate_field
+from meersim.datasets.ingest import ingest
 from meersim.datasets.real import crop_real_images
 from meersim.datasets.store import CropStore, open_store, write_crops
 from meersim.datasets.store_files import check_output, is_store, store_lock
@@ -27,6 +28,7 @@ __all__ = [
     "check_output",
     "check_pairing",
     "crop_real_images",
+    "ingest",
     "is_store",
     "load_config",
     "load_embeddings",

@@ -19,6 +19,7 @@ from tqdm.auto import tqdm
 from meersim.config import to_dict
 from meersim.datasets.config import DatasetConfig, load_config
 from meersim.datasets.fields import simulate_field
+from meersim.datasets.pybdsf import REPORT, store_report
 from meersim.datasets.store import FieldResult, open_field_writer, open_store
 from meersim.datasets.store_files import check_output, store_lock
 from meersim.errors import InputError
@@ -122,6 +123,8 @@ def _build_locked(config, output, workers, scheduler, overwrite, progress, on_fi
     finally:
         bar.close()
     writer.finalize()
+    if config.pybdsf.enabled and not (output / REPORT).exists():
+        store_report(open_store(output))
 
 
 def _run_distributed(config, todo, workers, scheduler, accept) -> None:

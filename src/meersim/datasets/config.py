@@ -18,6 +18,7 @@ from meersim.catalogs.synthetic import SURVEYS, MorphologyModel
 from meersim.clean.config import CleanConfig
 from meersim.config import from_dict, load_yaml, to_dict
 from meersim.datasets import distributions
+from meersim.datasets.pybdsf import PybdsfConfig
 from meersim.errors import InputError
 from meersim.imaging.weighting import Weighting
 from meersim.observe.uvcoverage import ObservationSetup
@@ -86,6 +87,7 @@ class DatasetConfig:
     morphology : keys of :class:`meersim.catalogs.synthetic.MorphologyModel` (class
         fractions and sizes of the synthetic sources, e.g. agn_compact_fraction,
         sfg_crossover_mjy); each fixed or a distribution. Empty = the defaults.
+    pybdsf : :class:`meersim.datasets.pybdsf.PybdsfConfig` (PyBDSF on every restored field).
     """
 
     n_fields: int = 4
@@ -100,6 +102,7 @@ class DatasetConfig:
     products: list = dc_field(default_factory=lambda: list(SIM_PRODUCTS))
     crops: CropConfig = dc_field(default_factory=CropConfig)
     threads_per_field: int = 1
+    pybdsf: PybdsfConfig = dc_field(default_factory=PybdsfConfig)
 
     def __post_init__(self):
         src = "dataset config"

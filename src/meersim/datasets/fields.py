@@ -40,6 +40,7 @@ from meersim.datasets.crops import (
     cut,
     nan_fractions,
 )
+from meersim.datasets.pybdsf import add_pybdsf
 from meersim.datasets.store import FieldResult
 from meersim.errors import InputError
 from meersim.grid import Grid
@@ -108,6 +109,10 @@ def simulate_field(config: DatasetConfig, field_id: int) -> FieldResult:
             result = clean(obs, clean_config_from(params["clean"], "dataset config"))
         with timer("crop"):
             out = _cut_field(config, field_id, params, pointing, catalog, sky, obs, result)
+        if config.pybdsf.enabled:  # the survey catalog beside the truth (datasets.pybdsf)
+            with timer("pybdsf"):
+                add_pybdsf(out, config.pybdsf, obs.grid, obs.beam, result.restored,
+                           _apparent_components(catalog, sky.grid, obs), config.crops.size)  # fmt: skip
     out.timings = timer.seconds
     return out
 

@@ -107,6 +107,7 @@ def crop_real_images(
     channel: int = 0,
     overwrite: bool = False,
     progress: bool = True,
+    stokes: str = "I",
 ):
     """Cut real FITS images (MGCLS/MIGHTEE products) into a crop store.
 
@@ -125,6 +126,7 @@ def crop_real_images(
     size, stride : crop size and stride in pixels.
     max_nan : crops with a larger NaN fraction (in any product) are dropped.
     channel : image plane used for cubes (0 = the first, the MFS plane of MeerKAT products).
+    stokes : Stokes plane (I, Q, U, V, ...), chosen by the STOKES axis's CRVAL.
 
     Returns
     -------
@@ -136,7 +138,7 @@ def crop_real_images(
     _check_inputs(images, pairs, catalogs, max_nan, Path(output), overwrite)
     fields = []
     for k, path in enumerate(tqdm(images, desc="crop images", unit="image", disable=not progress)):
-        planes, image = _read_planes(path, pairs[k] if pairs else None, channel)
+        planes, image = _read_planes(path, pairs[k] if pairs else None, channel, stokes)
         catalog = read_catalog(catalogs[k]) if catalogs else None
         cropped = _crop_image(k, path, planes, image, catalog, size, stride, max_nan)
         if cropped is not None:
@@ -153,6 +155,7 @@ def crop_real_images(
         "stride": stride,
         "max_nan": max_nan,
         "channel": channel,
+        "stokes": stokes,
         "n_fields": len(images),
     }
     write_crops(output, arrays, truth, sources=sources, manifest=manifest, overwrite=overwrite)
@@ -180,13 +183,13 @@ def _check_inputs(images, pairs, catalogs, max_nan, output: Path, overwrite: boo
     check_output(output, overwrite, store_exists_ok=False)  # never empties a foreign folder
 
 
-def _read_planes(path: Path, pair: Path | None, channel: int):
+def _read_planes(path: Path, pair: Path | None, channel: int, stokes: str = "I"):
     """The image plane (product ``restored``) and, if given, the reprojected paired plane."""
-    image = read_image(path)
+    image = read_image(path, stokes)
     plane = _image_plane(image, path, channel)
     planes = {"restored": plane}
     if pair is not None:
-        other = read_image(pair)
+        other = read_image(pair, stokes)
         pair_plane = _image_plane(other, pair, channel)
         if not _same_grid(image.wcs, plane.shape, other.wcs, pair_plane.shape):
             pair_plane = reproject_to(pair_plane, other.wcs, image.wcs, plane.shape)

@@ -254,6 +254,8 @@ class FieldResult:
     sources : Table with local crop_id (-1 = in no crop), or None
     params : dict of the values drawn for this field
     timings : dict stage -> seconds
+    tables : further per-field tables with local crop_id (e.g. ``pybdsf``), stored as
+        ``NAME.ecsv`` beside ``sources.ecsv``
     """
 
     field_id: int
@@ -263,6 +265,7 @@ class FieldResult:
     sources: Table | None = None
     params: dict | None = None
     timings: dict | None = None
+    tables: dict | None = None
 
 
 class FieldWriter:
@@ -339,7 +342,14 @@ class FieldWriter:
             write_ecsv(truth, tmp / CROPS_TABLE)
             if result.sources is not None:
                 write_ecsv(result.sources, tmp / SOURCES_TABLE)
-            meta = {"field_id": fid, "n_crops": n, "params": result.params or {}}
+            for name, table in (result.tables or {}).items():
+                write_ecsv(table, tmp / f"{name}.ecsv")
+            meta = {
+                "tables": sorted(result.tables or {}),
+                "field_id": fid,
+                "n_crops": n,
+                "params": result.params or {},
+            }
             meta["timings"] = result.timings or {}
             write_text(tmp / "field.json", json.dumps(to_dict(meta)))
 
@@ -452,6 +462,18 @@ class FieldWriter:
             group[p].resize((n_crops, *group[p].shape[1:]))
         _write_manifest(self.root, self.manifest)
 
+    def _write_extra_tables(self) -> None:
+        """Concatenate each field's extra tables (``FieldResult.tables``) into ``NAME.ecsv``."""
+        parts: dict[str, list] = {}
+        for fid in self.manifest["fields_finished"]:
+            start = self.manifest["field_offsets"][str(fid)][0]
+            meta = json.loads((self._field_dir(fid) / "field.json").read_text())
+            for name in meta.get("tables", []):
+                table = read_ecsv(self._field_dir(fid) / f"{name}.ecsv")
+                parts.setdefault(name, []).append(_sources_to_global(table, start))
+        for name, tables in parts.items():
+            write_ecsv(vstack(tables, metadata_conflicts="silent"), self.root / f"{name}.ecsv")
+
     def finalize(self, keep_staging: bool = False) -> Path:
         """Write ``crops.ecsv``/``sources.ecsv`` in field order and mark the store complete.
 
@@ -477,6 +499,7 @@ class FieldWriter:
         write_ecsv(truth, self.root / CROPS_TABLE)
         if sources is not None:
             write_ecsv(sources, self.root / SOURCES_TABLE)
+        self._write_extra_tables()
         self.manifest["complete"] = True
         _write_manifest(self.root, self.manifest)
         if not keep_staging:

@@ -15,12 +15,12 @@ from tqdm.auto import tqdm
 
 from meersim.config import from_dict, to_dict
 from meersim.errors import InputError
+from meersim.eval.labels import choose_splits, parse_labels, probe_labels, skip_reason
 from meersim.eval.probes import (
     classification_scores,
     fit_predict_classification,
     fit_predict_regression,
     knn_fit_predict,
-    make_splits,
     n_components_for_variance,
     out_of_fold,
     probe_components,
@@ -113,6 +113,11 @@ def _targets(truth: Table, cfg: EvalConfig) -> tuple[dict[str, np.ndarray], list
             notes.append("noise_rms not all positive: rms probe skipped")
     else:
         notes.append("no noise_rms column: rms probe skipped")
+    for name, y in list(out.items()):
+        if np.unique(y[np.isfinite(y)]).size < 2:
+            del out[name]
+            notes.append(f"{name} is the same ({y[0]:.4g}) on every crop: its probe is skipped "
+                         "(R^2 is undefined; e.g. noise_rms of a single field)")  # fmt: skip
     return out, notes
 
 
@@ -123,7 +128,7 @@ def _field_ids(truth: Table) -> np.ndarray:
 
 
 def evaluate_features(
-    features: np.ndarray, truth: Table, folds, cfg: EvalConfig, seed: int = 0
+    features: np.ndarray, truth: Table, folds, cfg: EvalConfig, seed: int = 0, label_specs=()
 ) -> tuple[dict[str, float], dict[str, np.ndarray]]:
     """All metrics for one feature set on the given folds.
 
@@ -181,6 +186,8 @@ def evaluate_features(
         labels = relevance_labels(truth, "n_sources", cfg.count_bins)
         metrics["precision_at_k_count"] = precision_at_k_all(x, labels, k, index)
     metrics["pca_components_99"] = n_components_for_variance(x)
+    # --label COLUMN probes (meersim.eval.labels); their skip notes come from evaluate()
+    metrics.update(probe_labels(x, truth, label_specs, folds, cfg, seed, index)[0])
     return metrics, preds
 
 
@@ -191,6 +198,7 @@ def evaluate(
     seed: int = 0,
     config: EvalConfig | dict | None = None,
     progress: bool = False,
+    labels=(),
 ) -> dict:
     """Evaluate ``embeddings`` [N, D] against ``truth`` (N rows, same order), and baselines.
 
@@ -201,7 +209,10 @@ def evaluate(
          "split": {"note", "by_field", "n_folds", "n_fields"}, "n_crops", "dims",
          "config", "notes", "predictions" (not JSON; dropped by the writers)}
 
-    Metrics: see :data:`METRIC_INFO`. Missing truth columns skip their metrics (noted).
+    Metrics: see :data:`METRIC_INFO`. Missing or constant truth columns skip their
+    metrics (noted). ``labels``: truth columns probed as well (``COL``, ``COL:cat``,
+    ``COL:num``; :mod:`meersim.eval.labels`), metrics ``COL:accuracy`` etc. With a
+    ``split`` column every probe uses that official split instead of grouped CV.
     """
     cfg = config if isinstance(config, EvalConfig) else from_dict(EvalConfig, config, "eval config")
     if isinstance(seed, bool) or int(seed) < 0:
@@ -222,14 +233,16 @@ def evaluate(
             raise InputError("evaluate", f"baseline {name}", f"shape {feats.shape} != [N, D].")
         sets[name] = feats
     fields = _field_ids(truth)
-    folds, note = make_splits(fields, cfg.n_folds, seed)
+    folds, note, split_kind = choose_splits(truth, fields, cfg.n_folds, seed)
+    specs = parse_labels(labels, truth)
     _, notes = _targets(truth, cfg)
+    notes += [r for r in (skip_reason(truth, spec) for spec in specs) if r]
     if "dominant_class" not in truth.colnames:
         notes.append("no dominant_class column: class probes and kNN skipped")
     metrics: dict[str, dict] = {}
     predictions = {}
     for name, feats in tqdm(sets.items(), desc="evaluate", unit="set", disable=not progress):
-        values, preds = evaluate_features(feats, truth, folds, cfg, seed)
+        values, preds = evaluate_features(feats, truth, folds, cfg, seed, specs)
         predictions[name] = preds
         for metric, value in values.items():
             metrics.setdefault(metric, {})[name] = value
@@ -237,6 +250,7 @@ def evaluate(
         "metrics": metrics,
         "split": {
             "note": note,
+            "kind": split_kind,
             "by_field": bool(folds[0].by_field),
             "n_folds": len(folds),
             "n_fields": int(np.unique(fields).size),

@@ -35,6 +35,8 @@ from meersim.eval.pages import fmt
 from meersim.eval.plotting import new_figure, save_figure
 from meersim.io import make_dirs, write_json
 
+PRETRAINED = "pretrained"
+
 
 @dataclass
 class _Inputs:
@@ -66,6 +68,10 @@ def evaluate_run(
     n_attention_examples: int = 4,
     device: str | None = None,
     progress: bool = True,
+    labels=(),
+    baseline=None,
+    baseline_backbone: str | None = None,
+    baseline_size: int = 224,
 ) -> dict:
     """Evaluate an embeddings directory and write a report to ``out_dir``.
 
@@ -80,6 +86,11 @@ def evaluate_run(
     raw_product : product for the raw-pixel PCA baseline (default: the first product
         in meta.json, else ``restored``); raw_size : block-averaged side (pixels)
     attention_mask : ``"sky"`` or ``"catalog"`` (see :mod:`meersim.eval.attention`)
+    labels : truth columns to probe too (``COL``, ``COL:cat``, ``COL:num``)
+    baseline : a pretrained checkpoint (seed-study / DINO ImageNet weights or a meersim
+        checkpoint) embedded into ``out_dir/pretrained_embeddings`` as feature set
+        ``pretrained``; baseline_backbone, baseline_size: its architecture (None: from
+        the weights) and input side in pixels
 
     Returns the result of :func:`evaluate` plus ``report`` (paths) and ``attention``.
     """
@@ -93,13 +104,17 @@ def evaluate_run(
         random_emb_dir = make_random_embeddings(inputs.meta, inputs.emb_dir, inputs.ds_path,
                                                 out_dir, device, progress)  # fmt: skip
     baselines, notes = _baselines(inputs, random_emb_dir, raw_product, raw_size, seed)
+    if baseline is not None:
+        baselines[PRETRAINED] = _pretrained(inputs, baseline, baseline_backbone, baseline_size,
+                                            out_dir, device, progress)  # fmt: skip
     result = evaluate(inputs.emb.vectors, inputs.truth, baselines, seed=seed, config=config,
-                      progress=progress)  # fmt: skip
+                      progress=progress, labels=labels)  # fmt: skip
     result["notes"] = notes + result["notes"]
     result["inputs"] = {
         "embeddings": str(inputs.emb_dir),
         "dataset": str(inputs.ds_path),
         "random_init_embeddings": None if random_emb_dir is None else str(random_emb_dir),
+        "pretrained": None if baseline is None else str(baseline),
         "raw_pca": {"product": _raw_product(inputs, raw_product), "size": raw_size},
         "meta": inputs.meta,
     }
@@ -163,6 +178,18 @@ def _baselines(inputs: _Inputs, random_emb_dir, raw_product, raw_size: int, seed
     else:
         notes.append(f"product {product!r} not in the dataset: raw_pca baseline missing")
     return baselines, notes
+
+
+def _pretrained(inputs: _Inputs, checkpoint, backbone, size, out_dir, device, progress):
+    """Features of the pretrained-checkpoint baseline, in the model's row order."""
+    from meersim.ssl.pretrained import embed_pretrained
+
+    target = embed_pretrained(checkpoint, inputs.ds_path, Path(out_dir) / "pretrained_embeddings",
+                              backbone=backbone, img_size=size,
+                              product=_raw_product(inputs, None), device=device,
+                              progress=progress)  # fmt: skip
+    emb = load_embeddings(target)
+    return align_to(inputs.crop_ids, emb.crop_ids, emb.vectors, str(target))
 
 
 def _figures(result, inputs: _Inputs, baselines, out_dir: Path, seed, maps, tsne) -> list:
