@@ -134,3 +134,12 @@ def test_bad_rare_values_are_refused(tmp_path, rare, field):
     with pytest.raises(InputError) as err:
         load_config(path)
     assert field in str(err.value)
+
+
+def test_shipped_anomaly_benchmark_config_loads():
+    from importlib import resources
+
+    path = resources.files("meersim") / "data" / "example_rare.yaml"
+    cfg = load_config(path)
+    assert set(cfg.rare) >= {"grg", "bent", "xshaped", "orc", "artefact"}
+    assert draw_field_params(cfg, 3)["rare"]["artefact_flux_jy"] == 0.005

@@ -208,7 +208,7 @@ def _plot_active(curves: dict, path, dpi: int = 100) -> Path:
 
 def _plot_top(store, crop_ids, product, score, truth, path, n: int = 16, dpi: int = 80) -> Path:
     order = np.argsort(-np.asarray(score), kind="stable")[:n]
-    fig, axes = new_figure((12, 3.4 * int(np.ceil(len(order) / 6)) / 1.1),
+    fig, axes = new_figure((12, 2.2 * int(np.ceil(len(order) / 6))),
                            int(np.ceil(len(order) / 6)), 6)  # fmt: skip
     for ax in axes.ravel():
         ax.axis("off")
