@@ -28,7 +28,7 @@ import numpy as np
 from astropy.table import Table
 
 from meersim.datasets.embeddings import write_embeddings
-from meersim.datasets.store import write_crops
+from meersim.datasets.store import open_store, write_crops
 from meersim.eval.explore import make_server, start_in_thread, url_of
 from meersim.eval.explorer import Explorer
 
@@ -44,7 +44,7 @@ def make_data(root: Path, n: int, dim: int, size: int, seed: int = 0) -> Path:
                    "dominant_class": classes})  # fmt: skip
     ds = write_crops(root / f"ds{n}", {"restored": crops}, truth)
     meta = {"dataset": str(ds), "checkpoint": None, "products": ["restored"]}
-    return write_embeddings(root / f"emb{n}", vectors, np.arange(n), meta)
+    return write_embeddings(root / f"emb{n}", vectors, np.arange(n), meta, dataset=open_store(ds))
 
 
 def timed_get(url: str) -> float:

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 from astropy.table import Table
 from click.testing import CliRunner
-from eval_toy_data import write_embedding_dir
 
 from meersim.cli import main
-from meersim.datasets.store import write_crops
+from meersim.datasets.embeddings import write_embeddings
+from meersim.datasets.store import open_store, write_crops
 from meersim.errors import InputError
 from meersim.eval.active import refit_ranking, simulate
 from meersim.eval.anomaly import SCORERS, anomaly_scores, ranking_metrics
@@ -87,9 +87,11 @@ def rare_run(tmp_path_factory):
                    "has_rare": y, "n_rare": y.astype(int),
                    "rare_class": np.where(y, "orc", "none")})  # fmt: skip
     ds = write_crops(root / "ds", {"restored": images}, truth)
-    ids = np.arange(240)
-    emb = write_embedding_dir(root / "emb", x, ids, ds)
-    rnd = write_embedding_dir(root / "rnd", rng.normal(size=x.shape), ids, ds, random_init=True)
+    ids, store = np.arange(240), open_store(ds)
+    meta = {"dataset": str(ds), "checkpoint": None, "products": ["restored"]}
+    emb = write_embeddings(root / "emb", x, ids, meta, dataset=store)
+    rnd = write_embeddings(root / "rnd", rng.normal(size=x.shape), ids, dict(meta, random_init=True),
+                           dataset=store)  # fmt: skip
     return {"root": root, "ds": ds, "emb": emb, "rnd": rnd, "labels": y}
 
 

@@ -191,7 +191,11 @@ def test_bad_inputs_give_one_clear_error(run, tmp_path):
     for f in run["emb"].iterdir():
         (broken / f.name).write_bytes(f.read_bytes())
     (broken / "embeddings.npy").write_bytes(b"not numpy")
-    with pytest.raises(InputError, match="cannot be read"):
+    with pytest.raises(InputError, match="embeddings.npy"):
+        Explorer(broken)
+    np.save(broken / "embeddings.npy", np.ones((3, 4), np.float32))
+    np.save(broken / "crop_ids.npy", np.array([0, 1, 10**6]))
+    with pytest.raises(InputError, match="outside"):  # ids of another dataset
         Explorer(broken)
     (broken / "embeddings.npy").unlink()
     with pytest.raises(InputError, match="embeddings.npy"):

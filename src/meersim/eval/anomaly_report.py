@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 from astropy.table import Table
 
-from meersim.datasets.embeddings import load_embeddings
+from meersim.datasets.embeddings import check_pairing, load_embeddings
 from meersim.datasets.store import open_store
 from meersim.errors import InputError
 from meersim.eval import pages
@@ -89,6 +89,7 @@ def anomaly_run(emb_dir, out_dir, *, dataset=None, random_emb_dir=None, make_ran
         raise InputError(str(Path(emb_dir) / "meta.json"), "dataset", "not recorded.",
                          "Pass --dataset DIR.")  # fmt: skip
     store = open_store(ds_path)
+    check_pairing(emb, store, str(emb_dir))
     crop_ids = np.asarray(emb.crop_ids, dtype=np.int64)
     truth = truth_for(store, crop_ids)
     product = raw_product or (meta.get("products") or ["restored"])[0]
@@ -102,6 +103,7 @@ def anomaly_run(emb_dir, out_dir, *, dataset=None, random_emb_dir=None, make_ran
                                                     progress)  # fmt: skip
         if random_emb_dir is not None:
             other = load_embeddings(random_emb_dir)
+            check_pairing(other, store, str(random_emb_dir))
             sets[RANDOM] = align_to(crop_ids, other.crop_ids, other.vectors, str(random_emb_dir))
         else:
             notes.append("no random-init embeddings (--random / --make-random): baseline missing")

@@ -27,7 +27,7 @@ from astropy.table import Table
 from matplotlib import colormaps
 from matplotlib.image import imsave
 
-from meersim.datasets.embeddings import load_embeddings
+from meersim.datasets.embeddings import check_pairing, load_embeddings
 from meersim.datasets.store import open_store
 from meersim.errors import InputError
 from meersim.eval.active import reduced_features, refit_ranking
@@ -89,6 +89,7 @@ class Explorer:
             raise InputError(str(self.emb_dir / "meta.json"), "dataset", "not recorded.",
                              "Pass --dataset DIR.")  # fmt: skip
         self.store = open_store(ds)
+        check_pairing(emb, self.store, str(self.emb_dir))
         self.truth = truth_for(self.store, self.crop_ids)
         products = self.meta.get("products") or []
         self.product = product or (products[0] if products else self.store.products[0])
