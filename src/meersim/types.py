@@ -153,6 +153,9 @@ class Observation:
         Raw sum that divides the gridded image to give Jy/beam (PSF peak).
     weighting : dict
         ``{"scheme": "natural"|"uniform"|"briggs", "robust": float}``.
+    outside_dirty : float32 [ny, nx] or None
+        Noise-free dirty image (Jy/beam) of the sources beyond the grid that
+        ``observe(..., outside=)`` added (already part of ``dirty``).
     """
 
     grid: Grid
@@ -167,3 +170,4 @@ class Observation:
     norm: float = 1.0
     weighting: dict = field(default_factory=lambda: {"scheme": "briggs", "robust": -0.5})
     meta: dict = field(default_factory=dict)
+    outside_dirty: np.ndarray | None = None

@@ -35,6 +35,8 @@ COMMANDS = {
     "embed": ("learn", "embed"),
     "eval": ("evaluate", "eval_cmd"),
     "search": ("evaluate", "search"),
+    "anomaly": ("evaluate", "anomaly"),
+    "explore": ("explore", "explore"),
     "sweep": ("pipelines", "sweep"),
     "demo": ("pipelines", "demo"),
 }

@@ -1,4 +1,4 @@
-"""``meersim eval`` and ``meersim search``."""
+"""``meersim eval``, ``meersim search`` and ``meersim anomaly``."""
 
 from __future__ import annotations
 
@@ -9,10 +9,12 @@ from meersim.cli.options import (
     config_option,
     device_option,
     output_option,
+    overwrite_option,
     progress_option,
     seed_option,
 )
 from meersim.config import load_yaml
+from meersim.eval.anomaly_report import anomaly_run
 from meersim.eval.report import evaluate_run
 from meersim.eval.search import search_run
 
@@ -99,6 +101,9 @@ def eval_cmd(emb_dir, output, dataset, random_dir, make_random, raw_product, raw
     if att and att.get("chance") is not None:
         shares = ", ".join(f"{v:.2f}" for v in att["overlap"])
         click.echo(f"attention on sources per head: {shares} (chance {att['chance']:.2f})")
+    for scorer, per_set in (result.get("anomaly") or {}).get("metrics", {}).items():
+        click.echo(f"anomaly {scorer}: AUROC " + ", ".join(
+            f"{s} {v['auroc']:.3f}" for s, v in per_set.items()))  # fmt: skip
     for note in result["notes"]:
         click.echo(f"note: {note}")
     click.echo(f"report: {result['report']['html']}  metrics: {result['report']['metrics']}")
@@ -134,3 +139,48 @@ def search(emb_dir, query, k, output, dataset, label, kind, nlist, nprobe, devic
         click.echo(f"precision@{k} ({label}): {out['precision_at_k']:.3f}")
     if out["grid"]:
         click.echo(f"grid: {out['grid']}")
+
+
+@click.command("anomaly")
+@click.argument("emb_dir", type=click.Path(exists=True, file_okay=False))
+@output_option("dir", help="Report directory (anomaly.json, scores.csv, index.html, PNGs).")
+@_dataset_option()
+@click.option("--random", "random_dir", type=click.Path(exists=True, file_okay=False), default=None,
+              help="Embeddings of the same backbone with random weights (`meersim embed --random-init`).")  # fmt: skip
+@click.option("--make-random", is_flag=True,
+              help="Without --random: embed the dataset with random weights now (needs the "
+              "checkpoint in meta.json).")  # fmt: skip
+@click.option("--raw-product", default=None,
+              help="Product for the raw-pixel PCA baseline (default: the embedded product).")  # fmt: skip
+@config_option("YAML of anomaly settings (keys of meersim.eval.anomaly.AnomalyConfig).")
+@seed_option(argument_default(anomaly_run, "seed"), help="Seed of the scorers and the loop.")
+@overwrite_option("Replace the report files already in OUTPUT.")
+@device_option()
+@progress_option()
+def anomaly(emb_dir, output, dataset, random_dir, make_random, raw_product, config_path, seed,
+            overwrite, device, progress):  # fmt: skip
+    """Anomaly scores (kNN distance, isolation forest, PCA error) of EMB_DIR's crops, scored
+    against the injected rarities of the truth, with an active-learning simulation."""
+    config = load_yaml(config_path) if config_path else None
+    result = anomaly_run(
+        emb_dir, output, dataset=dataset, random_emb_dir=random_dir, make_random=make_random,
+        raw_product=raw_product, config=config, seed=seed, overwrite=overwrite, device=device,
+        progress=progress,
+    )  # fmt: skip
+    section = result["anomaly"]
+    click.echo(f"{result['n_crops']} crops")
+    if section:
+        sets = list(section["scores"])
+        click.echo(f"{'scorer':9s}{'metric':20s}" + "".join(f"{s:>13s}" for s in sets))
+        for scorer, per_set in section["metrics"].items():
+            for metric in ("auroc", "average_precision", "recall_at_50", "recall_at_100"):
+                cells = "".join(f"{per_set[s].get(metric, float('nan')):13.3f}" for s in sets)
+                click.echo(f"{scorer:9s}{metric:20s}{cells}")
+        for name, curve in section["active_learning"].items():
+            click.echo(f"active learning ({name}): {curve['n_labelled'][-1]} labels, rare seen "
+                       f"{curve['found'][-1]} (static {curve['found_static'][-1]}); "
+                       f"recall@{curve['top_k']} {curve['static_recall_at_k']:.3f} -> "
+                       f"{curve['recall_at_k'][-1]:.3f}; labels to lift: {curve['labels_to_lift']}")  # fmt: skip
+    for note in result["notes"]:
+        click.echo(f"note: {note}")
+    click.echo(f"report: {result['report']['html']}  scores: {result['report']['scores']}")

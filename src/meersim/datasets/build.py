@@ -25,10 +25,19 @@ from meersim.datasets.store_files import check_output, store_lock
 from meersim.errors import InputError
 
 
+def _config_record(config: DatasetConfig) -> dict:
+    """The config as the manifest keeps it. An empty ``rare`` section is left out, so a
+    store begun before that section existed still resumes (its config compares equal)."""
+    record = to_dict(config)
+    if not record.get("rare"):
+        record.pop("rare", None)
+    return record
+
+
 def _manifest_for(config: DatasetConfig) -> dict:
     return {
         "kind": "simulated",
-        "config": to_dict(config),
+        "config": _config_record(config),
         "seed": config.seed,
         "seeds": {
             "master": config.seed,

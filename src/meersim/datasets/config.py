@@ -19,6 +19,7 @@ from meersim.clean.config import CleanConfig
 from meersim.config import from_dict, load_yaml, to_dict
 from meersim.datasets import distributions
 from meersim.datasets.pybdsf import PybdsfConfig
+from meersim.datasets.rare import rare_from
 from meersim.errors import InputError
 from meersim.imaging.weighting import Weighting
 from meersim.observe.uvcoverage import ObservationSetup
@@ -88,6 +89,9 @@ class DatasetConfig:
         fractions and sizes of the synthetic sources, e.g. agn_compact_fraction,
         sfg_crossover_mjy); each fixed or a distribution. Empty = the defaults.
     pybdsf : :class:`meersim.datasets.pybdsf.PybdsfConfig` (PyBDSF on every restored field).
+    rare : keys of :class:`meersim.datasets.rare.RareConfig` (injected rarities: rates
+        per field of giant, bent, X-shaped radio galaxies, odd radio circles and
+        off-field artefacts); each fixed or a distribution. Empty = none, no draws.
     """
 
     n_fields: int = 4
@@ -103,6 +107,7 @@ class DatasetConfig:
     crops: CropConfig = dc_field(default_factory=CropConfig)
     threads_per_field: int = 1
     pybdsf: PybdsfConfig = dc_field(default_factory=PybdsfConfig)
+    rare: dict = dc_field(default_factory=dict)
 
     def __post_init__(self):
         src = "dataset config"
@@ -136,6 +141,7 @@ class DatasetConfig:
             ("clean", self.clean),
             ("morphology", self.morphology),
             ("crops", {"pb_cut": c.pb_cut}),
+            ("rare", self.rare),
         ):
             if not isinstance(values, dict):
                 raise InputError(src, section, f"must be a mapping, got {values!r}.")
@@ -213,6 +219,7 @@ def validate(config: DatasetConfig, source: str = "dataset config") -> None:
     setup_from({**params["observation"], "seed": 0}, source)
     clean_config_from(params["clean"], source)
     morphology_from(params["morphology"], source)
+    rare_from(params["rare"], source)
     try:
         Weighting(**params["weighting"])
     except TypeError as exc:
@@ -244,7 +251,8 @@ def draw_field_params(config: DatasetConfig, field_id: int) -> dict[str, Any]:
     """Every parameter value of field ``field_id`` (distributions drawn, others as given).
 
     Returns ``{"field": {...}, "observation": {...}, "weighting": {...}, "clean": {...},
-    "morphology": {...}, "noise_rms_jy": x, "pb_cut": x, "varied": {"section.key": value}}``.
+    "morphology": {...}, "noise_rms_jy": x, "pb_cut": x, "rare": {...},
+    "varied": {"section.key": value}}``.
     Sections are drawn in that order and keys in sorted order, so an empty section
     (the usual morphology) consumes no random numbers.
     """
@@ -268,6 +276,12 @@ def draw_field_params(config: DatasetConfig, field_id: int) -> dict[str, Any]:
         out[name] = distributions.draw(value, rng)
         if distributions.is_distribution(value):
             out["varied"][name] = out[name]
+    # drawn last: rarities leave every other draw of the field as it was
+    out["rare"] = {}
+    for key in sorted(config.rare):
+        out["rare"][key] = distributions.draw(config.rare[key], rng)
+        if distributions.is_distribution(config.rare[key]):
+            out["varied"][f"rare.{key}"] = out["rare"][key]
     npix = int(round(out["field"]["npix"]))
     out["field"]["npix"] = npix + npix % 2 if config.mode == "vis" else npix
     return out

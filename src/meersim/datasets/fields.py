@@ -41,6 +41,7 @@ from meersim.datasets.crops import (
     nan_fractions,
 )
 from meersim.datasets.pybdsf import add_pybdsf
+from meersim.datasets.rare import field_rarities, rare_crop_truth, with_rarities
 from meersim.datasets.store import FieldResult
 from meersim.errors import InputError
 from meersim.grid import Grid
@@ -100,11 +101,14 @@ def simulate_field(config: DatasetConfig, field_id: int) -> FieldResult:
             params = draw_field_params(config, field_id)
             pointing = _pointing(params)
             catalog = _field_catalog(params, pointing, seeds)
+            catalog, outside = with_rarities(catalog, _field_rarities(config, field_id, params,
+                                                                      pointing, catalog))  # fmt: skip
         with timer("render"):
             setup, sky = _field_sky(params, pointing, catalog, seeds)
         with timer("observe"):
             obs = observe(sky, setup, Weighting(**params["weighting"]), mode=config.mode,
-                          products=("basic",), nthreads=config.threads_per_field)  # fmt: skip
+                          products=("basic",), nthreads=config.threads_per_field,
+                          outside=outside)  # fmt: skip
         with timer("clean"):
             result = clean(obs, clean_config_from(params["clean"], "dataset config"))
         with timer("crop"):
@@ -144,6 +148,13 @@ def _field_catalog(params: dict, pointing: _Pointing, seeds) -> QTable:
         faint_slope=float(fp["faint_slope"]),
         morphology=morphology_from(params["morphology"], "dataset config"),
     )
+
+
+def _field_rarities(config, field_id, params, pointing: _Pointing, catalog: QTable):
+    """The field's injected rare sources (None without a ``rare`` section)."""
+    first_id = int(np.max(catalog["source_id"])) + 1 if len(catalog) else 0
+    return field_rarities(params["rare"], config.seed, field_id, pointing.ra_deg, pointing.dec_deg,
+                          pointing.npix * pointing.cell_arcsec, first_id)  # fmt: skip
 
 
 def _field_sky(params: dict, pointing: _Pointing, catalog: QTable, seeds):
@@ -212,8 +223,13 @@ def _cut_field(config, field_id, params, pointing, catalog, sky, obs, result) ->
     keep = nanfrac <= float(config.crops.max_nan)
     kept = origins[keep]
     rms = float(result.noise_rms)
-    stats, sources = crop_truth_tables(_apparent_components(catalog, grid, obs), kept, size, rms,
-                                       blank=blank)  # fmt: skip
+    components = _apparent_components(catalog, grid, obs)
+    stats, sources = crop_truth_tables(components, kept, size, rms, blank=blank)
+    if params["rare"]:
+        thermal = float(obs.noise_rms_predicted)
+        rare = rare_crop_truth(components, kept, size, thermal, obs.outside_dirty, blank)
+        for name, values in rare.items():
+            stats[name] = values
     sources["field_id"] = np.full(len(sources), field_id, dtype=np.int64)
     crops = {p: cut(images[p], kept, size) for p in config.products}
     centre_ra, centre_dec = grid.pixel_to_world(

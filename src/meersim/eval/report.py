@@ -20,6 +20,8 @@ from meersim.datasets.embeddings import Embeddings, check_pairing, load_embeddin
 from meersim.datasets.store import CropStore, open_store
 from meersim.errors import InputError
 from meersim.eval import pages
+from meersim.eval.anomaly_report import anomaly_section, without_scores
+from meersim.eval.anomaly_report import section_html as anomaly_html
 from meersim.eval.attention import attention_overlap, plot_attention, plot_overlap, store_masks
 from meersim.eval.baselines import (
     RANDOM,
@@ -72,6 +74,7 @@ def evaluate_run(
     baseline=None,
     baseline_backbone: str | None = None,
     baseline_size: int = 224,
+    anomaly_config=None,
 ) -> dict:
     """Evaluate an embeddings directory and write a report to ``out_dir``.
 
@@ -91,6 +94,8 @@ def evaluate_run(
         checkpoint) embedded into ``out_dir/pretrained_embeddings`` as feature set
         ``pretrained``; baseline_backbone, baseline_size: its architecture (None: from
         the weights) and input side in pixels
+    anomaly_config : :class:`meersim.eval.anomaly.AnomalyConfig` (or its keys) of the
+        anomaly section, written when the truth has rare labels (``has_rare``)
 
     Returns the result of :func:`evaluate` plus ``report`` (paths) and ``attention``.
     """
@@ -119,6 +124,11 @@ def evaluate_run(
         "meta": inputs.meta,
     }
     figures = _figures(result, inputs, baselines, out_dir, seed, maps, tsne)
+    section = anomaly_section({MODEL: inputs.emb.vectors, **baselines}, inputs.truth, out_dir,
+                              figures, store=inputs.store, crop_ids=inputs.crop_ids,
+                              product=_raw_product(inputs, raw_product), config=anomaly_config,
+                              seed=seed)  # fmt: skip
+    result["anomaly"] = without_scores({"anomaly": section})["anomaly"]
     result["attention"] = None
     if attention and inputs.emb.attention is not None:
         result["attention"] = _attention_section(
@@ -280,6 +290,8 @@ def write_html(result: dict, figures: list[tuple[str, str]], path) -> Path:
             f"crops; chance level (mean mask area) {fmt(att['chance'])}.</p>"
             + pages.table(["head", "share on sources", "lift over chance"], att_rows)
         )
+    if result.get("anomaly"):
+        body += anomaly_html(result["anomaly"])
     body += "<h2>Figures</h2>" + pages.figures(figures)
     return pages.write_page(path, "meersim evaluation", body, max_width_px=1400)
 

@@ -35,6 +35,7 @@ from meersim.imaging.weighting import (
     weight_norm,
 )
 from meersim.observe.export import write_ms, write_uvh5
+from meersim.observe.outside import outside_dirty, outside_visibilities
 from meersim.observe.primary_beam import primary_beam_image
 from meersim.observe.products import DEFAULT_PB_CUT, PRODUCTS, save_observation
 from meersim.observe.uvcoverage import ObservationSetup
@@ -163,6 +164,7 @@ def observe(
     array=None,
     progress: bool = False,
     nthreads: int | None = None,
+    outside=None,
 ) -> Observation:
     """Observe ``sky`` (Jy/pixel) with ``setup``; return the MFS dirty image, PSF and beam.
 
@@ -187,6 +189,10 @@ def observe(
         Show progress bars (prediction per channel, imaging steps).
     nthreads : int, optional
         Gridder threads (default :func:`~meersim.imaging.gridder.default_nthreads`).
+    outside : QTable, optional
+        Canonical components beyond the sky grid (e.g. a bright source outside the
+        field), predicted directly (:mod:`meersim.observe.outside`) in both modes;
+        their noise-free dirty image is ``Observation.outside_dirty``.
 
     Returns
     -------
@@ -220,11 +226,21 @@ def observe(
     bar.update()
     psf = make_psf(vis, grid, weights, norm=norm, nthreads=nthreads)
     bar.update()
+    extra = None
+    if outside is not None and len(outside):
+        extra = outside_visibilities(vis, grid, outside)
+        if mode == "vis":
+            vis.vis += extra  # CLEAN's major cycles then see them too
     if mode == "vis":
         dirty, _ = make_dirty(vis, grid, weights, norm=norm, nthreads=nthreads)
         pb = band_primary_beam(grid, vis.freqs, channel_weight_fractions(vis, weights, norm))
     else:
         dirty, pb = _image_plane_dirty(sky, vis, weights, norm, psf, grid, noise_rng)
+    outside_image = None
+    if extra is not None:
+        outside_image = outside_dirty(vis, grid, weights, norm, extra, nthreads)
+        if mode == "image":
+            dirty = dirty + outside_image
     bar.update()
     beam = fit_clean_beam(psf, grid.cell_arcsec)
     bar.update()
@@ -251,6 +267,7 @@ def observe(
         norm=norm,
         weighting=weighting.as_dict(),
         meta=meta,
+        outside_dirty=outside_image,
     )
 
 
