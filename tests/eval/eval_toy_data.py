@@ -77,6 +77,7 @@ def write_embedding_dir(path, vectors, crop_ids, dataset, attention=None, random
     meta = {
         "dataset": str(dataset),
         "checkpoint": None,
+        "method": "dino",
         "backbone": "vit_tiny_patch8",
         "embed_dim": int(vectors.shape[1]),
         "products": ["restored"],

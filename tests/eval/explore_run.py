@@ -15,7 +15,7 @@ def make_explore_run(root):
     """Returns dict(ds, emb, checkpoint, fits_dir, fits) under ``root``."""
     ds, truth, sky = make_store(root / "ds")
     config = TrainConfig(
-        data=str(ds), products=("restored",), backbone="vit_tiny_patch8",
+        data=str(ds), products=("restored",), method="dino", backbone="vit_tiny_patch8",
         backbone_kwargs={"depth": 2, "embed_dim": 64, "num_heads": 2}, out_dim=256,
         hidden_dim=128, bottleneck_dim=32, epochs=1, batch_size=16, lr=0.016, warmup_epochs=0,
         num_workers=0, device="cpu", amp="off",

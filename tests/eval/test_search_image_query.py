@@ -25,7 +25,7 @@ def embedded(tmp_path_factory):
     root = tmp_path_factory.mktemp("image_query")
     ds, _, _ = make_store(root / "ds", n_fields=2)
     config = TrainConfig(
-        data=str(ds), backbone="vit_tiny_patch8",
+        data=str(ds), method="dino", backbone="vit_tiny_patch8",
         backbone_kwargs={"depth": 1, "embed_dim": 32, "num_heads": 2}, out_dim=32,
         hidden_dim=32, bottleneck_dim=16, epochs=1, batch_size=8, warmup_epochs=0, num_workers=0,
         augment=AugmentConfig(global_size=SIZE, local_size=16, n_local=0),

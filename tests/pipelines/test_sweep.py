@@ -22,6 +22,7 @@ DATASET = {
     "crops": {"size": 32, "stride": 32, "psf_size": 16},
 }  # fmt: skip
 TRAIN = {
+    "method": "dino",
     "backbone": "vit_tiny_patch8",
     "backbone_kwargs": {"depth": 2, "embed_dim": 48, "num_heads": 2},
     "out_dim": 64, "hidden_dim": 64, "bottleneck_dim": 32,

@@ -36,6 +36,7 @@ def tiny_config(data, **overrides) -> TrainConfig:
     augment.update(overrides.pop("augment", {}))
     kwargs = dict(
         data=str(data),
+        method="dino",
         backbone="vit_tiny_patch8",
         backbone_kwargs={"depth": 2, "embed_dim": 64, "num_heads": 2},
         out_dim=256,
@@ -48,5 +49,20 @@ def tiny_config(data, **overrides) -> TrainConfig:
         num_workers=0,
         augment=AugmentConfig(**augment),
     )
+    kwargs.update(overrides)
+    return TrainConfig(**kwargs)
+
+
+def method_config(data, method: str, **overrides) -> TrainConfig:
+    """A tiny run of any method: DINO as :func:`tiny_config`, the others on resnet10_w16."""
+    if method == "dino":
+        return tiny_config(data, **overrides)
+    augment = dict(global_size=32)
+    augment.update(overrides.pop("augment", {}))
+    kwargs = dict(
+        data=str(data), method=method, backbone="resnet10_w16", hidden_dim=64,
+        projection_dim=32, memory_bank_size=32, epochs=2, batch_size=8, lr=0.016,
+        warmup_epochs=1, num_workers=0, augment=AugmentConfig(**augment),
+    )  # fmt: skip
     kwargs.update(overrides)
     return TrainConfig(**kwargs)

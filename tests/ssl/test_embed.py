@@ -42,7 +42,10 @@ def test_embed_shapes_ids_attention_and_random_baseline(trained, tmp_path):
     ck = torch.load(ckpt, weights_only=True)
     cfg = tiny_config(store)
     model, _ = build_backbone(cfg.backbone, 32, **cfg.backbone_kwargs)
-    model.load_state_dict({k[9:]: v for k, v in ck["teacher"].items() if k.startswith("backbone.")})
+    teacher = ck["model"]  # DINO embeds with the teacher's backbone
+    model.load_state_dict(
+        {k[len("teacher.backbone.") :]: v for k, v in teacher.items() if k.startswith("teacher.backbone.")}
+    )
     view = RadioMultiCrop(cfg.augment).eval_view(
         CropDataset(store, products=("restored",))[3]["image"]
     )

@@ -47,7 +47,7 @@ def test_cli_refuses_and_names_the_options(finished, tmp_path):
     store, run = finished
     before = _snapshot(run)
     yaml_path = tmp_path / "t.yaml"
-    yaml_path.write_text("backbone_kwargs: {depth: 1, embed_dim: 32, num_heads: 2}\n"
+    yaml_path.write_text("method: dino\nbackbone_kwargs: {depth: 1, embed_dim: 32, num_heads: 2}\n"
                          "num_workers: 0\naugment: {global_size: 32, local_size: 16, n_local: 1}\n")  # fmt: skip
     args = ["train", "--data", str(store), "--config", str(yaml_path), "--backbone",
             "vit_tiny_patch8", "--epochs", "1", "--batch-size", "8", "--out-dim", "32",

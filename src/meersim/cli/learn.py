@@ -22,8 +22,11 @@ from meersim.ssl.train import train as train_model
 @click.option("--data", type=click.Path(exists=True, file_okay=False), default=None,
               help="Dataset directory (meersim dataset / crops).")  # fmt: skip
 @config_option("Train YAML (keys of TrainConfig; see docs/train.md).")
+@click.option("--method", default=None,
+              help="SSL method: simclr (default), moco, byol or dino.")  # fmt: skip
 @click.option("--backbone", default=None,
-              help="vit_tiny_patch16, vit_small_patch8, resnet18, resnet50 or a timm name.")  # fmt: skip
+              help="resnet10_w16 (default), resnet18, vit_tiny_patch8, vit_small_patch8 or a "
+                   "timm name.")  # fmt: skip
 @click.option("--epochs", type=click.IntRange(min=1), default=None,
               help="Epochs (passes over the dataset).")  # fmt: skip
 @click.option("--batch-size", type=click.IntRange(min=1), default=None,
@@ -35,12 +38,12 @@ from meersim.ssl.train import train as train_model
                   "metrics).")  # fmt: skip
 @progress_option()
 @output_option("dir", help="Run directory (checkpoint.pth, metrics.csv, steps.csv).")
-def train(data, config_path, backbone, epochs, batch_size, out_dim, device, resume, overwrite,
-          progress, output):  # fmt: skip
-    """Train DINO (teacher-student self-distillation) on radio crops, one process.
+def train(data, config_path, method, backbone, epochs, batch_size, out_dim, device, resume,
+          overwrite, progress, output):  # fmt: skip
+    """Train a self-supervised model (SimCLR, MoCo v2, BYOL or DINO) on radio crops.
     For several GPUs/processes: torchrun --nproc_per_node=N -m meersim.ssl.train ..."""
     config = config_from_options(
-        config_path, output, resume, data=data, backbone=backbone, epochs=epochs,
+        config_path, output, resume, data=data, method=method, backbone=backbone, epochs=epochs,
         batch_size=batch_size, out_dim=out_dim, device=device,
     )  # fmt: skip
     path = train_model(config, output, resume=resume, overwrite=overwrite, progress=progress)

@@ -2,12 +2,12 @@
 
 Steps (each skipped when its output exists, so a re-run resumes):
 
-1. dataset: MIGHTEE-like synthetic catalogs (Euclidean-normalised counts of
-   :func:`meersim.catalogs.synthesize`, ``survey=mightee``) rendered into several
-   small fields, observed in image mode (PSF + coloured noise), CLEANed, cut into crops;
-   the noise rms is drawn per field (log-uniform), so fields differ in sensitivity.
-2. train: a short DINO run of a ViT-tiny with 8-pixel patches on the restored crops.
-3. embed: the trained teacher, and the same backbone with random weights.
+1. dataset: MGCLS-like synthetic catalogs (cluster-field counts of
+   :func:`meersim.catalogs.synthesize`, ``survey=mgcls``) rendered into small fields,
+   observed in image mode (PSF + coloured noise), CLEANed and cut into source-rich
+   crops; the noise rms is drawn per field (log-uniform), so fields differ in sensitivity.
+2. train: SimCLR on a small ResNet (the regime of docs/train.md's study) on the restored crops.
+3. embed: the trained backbone, and the same backbone with random weights.
 4. evaluate: probes, kNN, search, maps against the truth, with the random-weight and
    raw-pixel PCA baselines (:func:`meersim.eval.metrics.evaluate_run`).
 5. sweep: the dataset rebuilt at two noise levels, embedded with the trained model
@@ -34,21 +34,21 @@ from meersim.pipelines.sweep import SweepConfig, run_sweep
 from meersim.ssl.embed import embed
 from meersim.ssl.train import TrainConfig, train
 
-# demo sizes: full (about 10 minutes on 2 CPU cores) and quick (tests, well under a minute)
+# demo sizes: full (under 10 minutes on 2 CPU cores) and quick (tests, well under a minute)
 SIZES = {
     "full": {
-        "n_fields": 8, "npix": 384, "crop": 64, "stride": 48, "epochs": 12, "batch": 32,
-        "n_local": 4, "local": 32, "sweep_fields": 4, "sweep_npix": 256, "niter": 2000,
+        "n_fields": 12, "npix": 256, "crop": 64, "stride": 32, "epochs": 40, "batch": 64,
+        "sweep_fields": 4, "sweep_npix": 192, "niter": 5000,
     },
     "quick": {
         "n_fields": 3, "npix": 128, "crop": 32, "stride": 32, "epochs": 1, "batch": 16,
-        "n_local": 2, "local": 16, "sweep_fields": 2, "sweep_npix": 96, "niter": 200,
+        "sweep_fields": 2, "sweep_npix": 96, "niter": 200,
     },
 }  # fmt: skip
-# MIGHTEE Early Science: ~5" beam at 1.2" pixels, rms ~2-5 uJy/beam (Heywood et al. 2022,
-# MNRAS 509, 2150); here 1.5" pixels and a wider noise range so that fields differ.
-NOISE_RANGE_JY = (2.0e-6, 1.0e-5)
-SWEEP_NOISE_JY = [2.0e-6, 1.0e-5]
+# MGCLS: ~8" beam, rms 3-5 uJy/beam (Knowles et al. 2022, A&A 657, A56); here 3" pixels
+# (a ~7" Briggs-0 beam) and 1.5-3 uJy/beam so that every source drawn is well above the noise
+NOISE_RANGE_JY = (1.5e-6, 3.0e-6)
+SWEEP_NOISE_JY = [1.5e-6, 6.0e-6]
 
 
 def demo_dataset_mapping(size: dict, seed: int) -> dict:
@@ -58,12 +58,12 @@ def demo_dataset_mapping(size: dict, seed: int) -> dict:
         "seed": int(seed),
         "mode": "image",
         "field": {
-            "survey": "mightee",
+            "survey": "mgcls",
             "npix": size["npix"],
-            "cell_arcsec": 1.5,
-            "ra_deg": {"uniform": [149.5, 150.7]},  # COSMOS, as MIGHTEE
-            "dec_deg": {"uniform": [1.6, 2.8]},
-            "flux_min_jy": 2.0e-5,  # ~5 sigma at the mid noise level: sources a field can show
+            "cell_arcsec": 3.0,
+            "ra_deg": {"uniform": [0.0, 360.0]},
+            "dec_deg": {"uniform": [-70.0, -25.0]},
+            "flux_min_jy": 5.0e-5,  # >= 17 sigma: every source a crop holds can be seen
             "flux_max_jy": 0.05,
             "margin_arcsec": 30.0,
         },
@@ -77,36 +77,25 @@ def demo_dataset_mapping(size: dict, seed: int) -> dict:
 
 
 def demo_train_mapping(size: dict, seed: int, data: str, device: str | None) -> dict:
-    """The demo's TrainConfig mapping: ViT-tiny/8, small head, short schedule, fp32."""
+    """The demo's TrainConfig mapping: SimCLR on ``resnet10_w16``, fixed epochs, fp32."""
     return {
         "data": data,
+        "method": "simclr",
         "products": ["restored"],
-        "backbone": "vit_tiny_patch8",
+        "backbone": "resnet10_w16",
         "drop_path_rate": 0.0,
-        "out_dim": 256,  # small K: fewer crops than DINO's setting (docs/architecture.md §4 collapse notes)
-        "hidden_dim": 256,
-        "bottleneck_dim": 64,
         "epochs": size["epochs"],
         "batch_size": size["batch"],
         "lr": 2e-3,  # at batch 256; scaled by batch / 256
-        "warmup_epochs": min(1, size["epochs"] - 1),
-        # short runs on few crops collapse to a uniform teacher at DINO's 0.04 / 0.996:
-        # sharper teacher and faster EMA (docs/train.md, collapse monitors)
-        "warmup_teacher_temp": 0.02,
-        "teacher_temp": 0.02,
-        "warmup_teacher_temp_epochs": 0,
-        "momentum_teacher": 0.99,
-        "freeze_last_layer": 0,
+        "warmup_epochs": min(2, size["epochs"] - 1),
+        "weight_decay": 1e-4,
+        "weight_decay_end": 1e-4,
+        "temperature": 0.2,
         "seed": int(seed),
         "device": device or "auto",
         "num_workers": 0,
         "amp": "off",
-        "augment": {
-            "global_size": size["crop"],
-            "local_size": size["local"],
-            "n_local": size["n_local"],
-            "p_psf": 0.0,
-        },
+        "augment": {"global_scale": [0.7, 1.0], "p_psf": 0.0},
     }
 
 
@@ -125,7 +114,7 @@ def run_demo(out_dir="demo", quick: bool = False, seed: int = 0, device: str | N
     timings: dict[str, float] = {}
     t_all = time.time()
 
-    t = _header(1, "dataset: synthetic MIGHTEE-like fields -> crops + truth", progress)
+    t = _header(1, "dataset: synthetic MGCLS-like fields -> crops + truth", progress)
     ds_mapping = demo_dataset_mapping(size, seed)
     ds_path = out / "dataset"
     store = build_dataset(
@@ -137,7 +126,7 @@ def run_demo(out_dir="demo", quick: bool = False, seed: int = 0, device: str | N
             f"{store.n_crops} crops of {size['crop']} px from {size['n_fields']} fields", flush=True
         )
 
-    t = _header(2, "train: DINO, ViT-tiny with 8-px patches", progress)
+    t = _header(2, "train: SimCLR, small ResNet", progress)
     run_dir = out / "train"
     tcfg = from_dict(
         TrainConfig, demo_train_mapping(size, seed, str(ds_path), device), "demo train"
@@ -146,7 +135,7 @@ def run_demo(out_dir="demo", quick: bool = False, seed: int = 0, device: str | N
     checkpoint = train(tcfg, run_dir, resume=again, overwrite=not again, progress=progress)
     timings["train"] = time.time() - t
 
-    t = _header(3, "embed: trained teacher and random-weight baseline", progress)
+    t = _header(3, "embed: trained backbone and random-weight baseline", progress)
     emb_dir, rnd_dir = out / "embeddings", out / "embeddings_random"
     if not (emb_dir / "meta.json").exists():
         embed(checkpoint, ds_path, emb_dir, attention=True, device=device, progress=progress)
@@ -260,7 +249,7 @@ def _write_index(out: Path, summary: dict, metrics: dict) -> Path:
     values = ", ".join(pages.fmt(v) for v in summary["sweep"]["values"])
     body = (
         f"<p>{summary['n_crops']} crops ({summary['crop_px']} px) from {summary['n_fields']} "
-        "simulated MIGHTEE-like fields; a ViT-tiny/8 trained with DINO; probes with folds grouped "
+        "simulated MGCLS-like fields; a small ResNet trained with SimCLR; probes with folds grouped "
         "by field. Trained beats random weights on the source-count MSE: "
         f"<b>{summary['trained_beats_random_on_count_mse']}</b>; on the count of sources above "
         f"5&sigma;: <b>{summary['trained_beats_random_on_detected_count_mse']}</b>.</p>"

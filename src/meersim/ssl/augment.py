@@ -364,9 +364,12 @@ def psf_fwhm_pix(psf) -> float:
 class AugmentConfig:
     """Multi-crop radio augmentation settings (sizes in pixels, probabilities in [0, 1]).
 
-    global_size, local_size : output sides of the global and local views (px).
-    n_local : number of local views (DINO: 8).
-    global_scale, local_scale : area fractions of the crop (DINO: 0.4-1 and 0.05-0.4).
+    global_size, local_size : output sides of the global and local views (px); a
+        ``global_size`` of None keeps the crop's own side (no resampling).
+    n_local : number of local views; None = the method's default (DINO 8, others 0).
+    global_scale, local_scale : area fractions of the crop. Global views keep 70-100%
+        of it: on source-rich crops, smaller views often miss the sources the other view
+        shows (docs/train.md); DINO on ImageNet used 0.4-1 and 0.05-0.4.
     ratio : aspect-ratio range of the crop boxes.
     dihedral : random 90° rotation / flip (8 elements, flux kept).
     p_beam, beam_factor : chance of a Gaussian beam broadening, by a factor b2/b1 drawn
@@ -382,10 +385,10 @@ class AugmentConfig:
         different products of the same crop; local views use a random product.
     """
 
-    global_size: int = 224
-    local_size: int = 96
-    n_local: int = 8
-    global_scale: tuple[float, float] = (0.4, 1.0)
+    global_size: int | None = None
+    local_size: int = 32
+    n_local: int | None = None
+    global_scale: tuple[float, float] = (0.7, 1.0)
     local_scale: tuple[float, float] = (0.05, 0.4)
     ratio: tuple[float, float] = (3 / 4, 4 / 3)
     dihedral: bool = True
@@ -428,7 +431,11 @@ class AugmentConfig:
                 raise InputError(src, name, "is a probability: use 0..1.")
         if self.beam_factor[0] < 1:
             raise InputError(src, "beam_factor", "must be >= 1 (beams only broaden).")
-        if self.global_size <= 0 or self.local_size <= 0 or self.n_local < 0:
+        if (
+            (self.global_size is not None and self.global_size <= 0)
+            or self.local_size <= 0
+            or (self.n_local is not None and self.n_local < 0)
+        ):
             raise InputError(src, "global_size/local_size/n_local", "must be positive.")
         if self.stretch not in STRETCHES:
             raise InputError(src, "stretch", f"{self.stretch!r}", f"Use {', '.join(STRETCHES)}.")
@@ -479,7 +486,7 @@ class RadioMultiCrop:
 
     @property
     def n_views(self) -> int:
-        return 2 + self.config.n_local
+        return 2 + (self.config.n_local or 0)
 
     def beam_fwhm(self, field_id: int | None) -> float | None:
         """Native beam FWHM (px) of a field: config value, else the field's PSF, else median."""
@@ -546,8 +553,9 @@ class RadioMultiCrop:
         views = []
         for c in global_channels:
             plane = self._physical(image[c : c + 1], fwhm, gen)
-            views.append(self._finish(plane, cfg.global_size, cfg.global_scale, gen))
-        for _ in range(cfg.n_local):
+            size = cfg.global_size or image.shape[-1]
+            views.append(self._finish(plane, size, cfg.global_scale, gen))
+        for _ in range(cfg.n_local or 0):
             c = _randint(n_chan, gen)
             plane = self._physical(image[c : c + 1], fwhm, gen)
             views.append(self._finish(plane, cfg.local_size, cfg.local_scale, gen))
@@ -563,8 +571,9 @@ class RadioMultiCrop:
         plane = image[channel : channel + 1]
         if scale_jy is None:
             median, sigma = robust_stats(plane)
-            view = resize((plane - median) / sigma, cfg.global_size)
+            view = resize((plane - median) / sigma, cfg.global_size or plane.shape[-1])
         else:
             plane = plane.to(torch.float64)
-            view = resize((plane - plane.median()) / float(scale_jy), cfg.global_size)
+            view = resize((plane - plane.median()) / float(scale_jy),
+                          cfg.global_size or plane.shape[-1])  # fmt: skip
         return stretch(view, cfg.stretch, cfg.asinh_scale, cfg.clip_sigma).to(torch.float32)

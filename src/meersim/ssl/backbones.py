@@ -25,7 +25,16 @@ _VIT_BASE = {
     "small": "vit_small_patch16_224",
     "base": "vit_base_patch16_224",
 }
-ALIASES = {"resnet18": ("resnet18", {}), "resnet50": ("resnet50", {})}
+ALIASES = {
+    "resnet18": ("resnet18", {}),
+    "resnet50": ("resnet50", {}),
+    # a ResNet-10 (one BasicBlock per stage) 16-128 channels wide, single 7x7 stem:
+    # 0.3 M parameters, the CPU backbone of docs/train.md's study
+    "resnet10_w16": (
+        "resnet10t",
+        {"channels": (16, 32, 64, 128), "stem_width": 16, "stem_type": ""},
+    ),
+}
 for _size, _name in _VIT_BASE.items():
     for _patch in (8, 16):
         ALIASES[f"vit_{_size}_patch{_patch}"] = (_name, {"patch_size": _patch})
@@ -74,7 +83,8 @@ def build_backbone(
 
     Parameters
     ----------
-    name : short name (``vit_tiny_patch16``, ``vit_small_patch8``, ``resnet18``, ``resnet50``)
+    name : short name (``vit_tiny_patch16``, ``vit_small_patch8``, ``resnet10_w16``,
+        ``resnet18``, ``resnet50``)
         or any timm model name.
     img_size : global crop side in pixels (ViT position-embedding grid = img_size / patch).
         ViTs use ``dynamic_img_size=True``, so smaller (local) crops work too.

@@ -28,6 +28,7 @@ from meersim.errors import InputError
 from meersim.ssl.augment import RadioMultiCrop
 from meersim.ssl.backbones import build_backbone, is_vit
 from meersim.ssl.train import TrainConfig, read_training_checkpoint, resolve_device
+from meersim.ssl.train.checkpoint import embedding_backbone_state
 
 
 class _EvalViews(torch.utils.data.Dataset):
@@ -63,10 +64,6 @@ class _AttentionCatcher:
 
     def remove(self):
         self.handle.remove()
-
-
-def _backbone_state(teacher_state: dict) -> dict:
-    return {k[len("backbone.") :]: v for k, v in teacher_state.items() if k.startswith("backbone.")}
 
 
 @torch.no_grad()
@@ -116,7 +113,7 @@ def embed(
         torch.manual_seed(config.seed)  # random_init: the same weights every time
         model, embed_dim = build_backbone(config.backbone, img_size, **config.backbone_kwargs)
     if not random_init:
-        model.load_state_dict(_backbone_state(ckpt["teacher"]))
+        model.load_state_dict(embedding_backbone_state(ckpt))
     if attention and not is_vit(model):
         raise InputError("embed", "attention", f"{config.backbone} is not a ViT.",
                          "Drop --attention or use a ViT backbone.")  # fmt: skip
@@ -192,7 +189,7 @@ def embed_image(checkpoint, image: np.ndarray, device: str | None = None) -> np.
     config = from_dict(TrainConfig, ckpt["config"], str(checkpoint))
     model, _ = build_backbone(config.backbone, config.augment.global_size,
                               **config.backbone_kwargs)  # fmt: skip
-    model.load_state_dict(_backbone_state(ckpt["teacher"]))
+    model.load_state_dict(embedding_backbone_state(ckpt))
     dev = resolve_device(device or "auto")
     model = model.to(dev).eval()
     tensor = torch.from_numpy(np.nan_to_num(plane, nan=0.0, posinf=0.0, neginf=0.0))[None]

@@ -33,7 +33,7 @@ from meersim.ssl.backbones import (
 )
 from meersim.ssl.embed import _EvalViews, embed
 from meersim.ssl.train import resolve_device
-from meersim.ssl.train.checkpoint import CHECKPOINT_FORMAT
+from meersim.ssl.train.checkpoint import READABLE_FORMATS
 
 # ResNet blocks in layer3 -> depth (He et al. 2016, table 1)
 _RESNET_BOTTLENECK = {6: "resnet50", 23: "resnet101", 36: "resnet152"}
@@ -59,7 +59,7 @@ def infer_backbone(state: dict, source: str = "checkpoint") -> tuple[str, dict]:
 
 
 def is_meersim_checkpoint(obj: dict) -> bool:
-    return obj.get("format") == CHECKPOINT_FORMAT
+    return obj.get("format") in READABLE_FORMATS
 
 
 @torch.no_grad()

@@ -15,6 +15,13 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.parametrizations import weight_norm
 
+from meersim.ssl.methods.base import (
+    SSLMethod,
+    effective_rank,
+    ema_update,
+    embedding_std,
+)
+
 
 class DINOHead(nn.Module):
     """Projection head: MLP -> L2-normalised bottleneck -> weight-normed linear to ``out_dim``.
@@ -78,6 +85,10 @@ class MultiCropWrapper(nn.Module):
         self.head = head
 
     def forward(self, crops: list[torch.Tensor] | torch.Tensor) -> torch.Tensor:
+        return self.head(self.backbone_features(crops))
+
+    def backbone_features(self, crops: list[torch.Tensor] | torch.Tensor) -> torch.Tensor:
+        """Backbone features of all crops, in crop-major order [n_crops*B, D]."""
         if isinstance(crops, torch.Tensor):
             crops = [crops]
         sizes = torch.tensor([c.shape[-1] for c in crops])
@@ -90,7 +101,7 @@ class MultiCropWrapper(nn.Module):
                 out = out[0]
             features.append(out)
             start = end
-        return self.head(torch.cat(features))
+        return torch.cat(features)
 
 
 def teacher_temperature_schedule(
@@ -122,9 +133,11 @@ class DINOLoss(nn.Module):
         warmup_teacher_temp_epochs: int = 30,
         student_temp: float = 0.1,
         center_momentum: float = 0.9,
+        centering: str = "ema",
     ):
         super().__init__()
         self.out_dim = out_dim
+        self.centering = centering
         self.n_crops = n_crops
         self.student_temp = student_temp
         self.center_momentum = center_momentum
@@ -137,8 +150,19 @@ class DINOLoss(nn.Module):
         return float(self.teacher_temps[min(epoch, len(self.teacher_temps) - 1)])
 
     def teacher_probs(self, teacher_output: torch.Tensor, epoch: int) -> torch.Tensor:
-        """Centred, sharpened teacher distributions [n_global*B, K]."""
+        """Centred, sharpened teacher distributions [n_global*B, K].
+
+        ``centering="ema"``: softmax((g_t - c) / tau_t) (DINO). ``"sinkhorn"``: three
+        Sinkhorn-Knopp iterations over the global batch, which spread the batch evenly
+        over the K prototypes (DINOv2, Oquab et al. 2024; lightly's SwAV implementation).
+        """
         temp = self.teacher_temp(epoch)
+        if self.centering == "sinkhorn":
+            from lightly.loss.swav_loss import sinkhorn
+
+            logits = teacher_output.float()
+            logits = logits - logits.max()  # exp() stays finite; Sinkhorn is shift-invariant
+            return sinkhorn(logits, iterations=3, epsilon=temp, gather_distributed=True)
         return F.softmax((teacher_output.float() - self.center) / temp, dim=-1)
 
     def forward(
@@ -174,6 +198,68 @@ class DINOLoss(nn.Module):
         self.center.mul_(self.center_momentum).add_(batch_center * (1 - self.center_momentum))
 
 
+class DINOMethod(SSLMethod):
+    """DINO (Caron et al. 2021): a student matches an EMA teacher's centred, sharpened
+    prototype distribution across multi-crop views. Optional DINOv2 pieces: Sinkhorn-Knopp
+    centering and the KoLeo regulariser on the student's global-view features.
+    """
+
+    name = "dino"
+    uses_momentum = True
+
+    def __init__(self, backbone, teacher_backbone, embed_dim: int, config):
+        super().__init__(backbone, embed_dim)
+        head_kw = dict(out_dim=config.out_dim, hidden_dim=config.hidden_dim,
+                       bottleneck_dim=config.bottleneck_dim)  # fmt: skip
+        self.student = MultiCropWrapper(
+            backbone, DINOHead(embed_dim, norm_last_layer=config.norm_last_layer, **head_kw)
+        )
+        self.teacher = MultiCropWrapper(teacher_backbone, DINOHead(embed_dim, **head_kw))
+        self.teacher.load_state_dict(self.student.state_dict())
+        for p in self.teacher.parameters():
+            p.requires_grad_(False)
+        self.n_views = 2 + config.augment.n_local
+        self.loss_fn = DINOLoss(
+            config.out_dim, self.n_views, config.epochs, config.warmup_teacher_temp,
+            config.teacher_temp, config.warmup_teacher_temp_epochs, config.student_temp,
+            config.center_momentum, config.centering,
+        )  # fmt: skip
+        self.koleo_weight = float(config.koleo_weight)
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        self.teacher.eval()  # the teacher never uses batch statistics or dropout
+        return self
+
+    def forward(self, views, epoch: int):
+        with torch.no_grad():
+            teacher_out = self.teacher(views[:2])
+        features = self.student.backbone_features(views)
+        student_out = self.student.head(features)
+        stats = collapse_stats(student_out, teacher_out, self.loss_fn, epoch)
+        loss = self.loss_fn(student_out, teacher_out, epoch)
+        n_global = views[0].shape[0] * 2
+        if self.koleo_weight:
+            from lightly.loss import KoLeoLoss
+
+            koleo = sum(KoLeoLoss()(f) for f in features[:n_global].chunk(2)) / 2
+            loss = loss + self.koleo_weight * koleo
+            stats["koleo"] = float(koleo.detach())
+        stats["embedding_std"] = embedding_std(features[: n_global // 2])
+        stats["effective_rank"] = effective_rank(features[: n_global // 2])
+        return loss, stats
+
+    @torch.no_grad()
+    def update_momentum(self, momentum: float) -> None:
+        ema_update(self.teacher, self.student, momentum)
+
+    def embedding_backbone(self):
+        return self.teacher.backbone
+
+    def last_layer_names(self):
+        return ("student.head.last_layer",)
+
+
 def cosine_scheduler(
     base_value: float,
     final_value: float,
@@ -193,17 +279,6 @@ def cosine_scheduler(
     schedule = np.concatenate([warmup, cosine])
     assert len(schedule) == epochs * steps_per_epoch
     return schedule
-
-
-@torch.no_grad()
-def ema_update(teacher: nn.Module, student: nn.Module, momentum: float) -> None:
-    """teacher <- m * teacher + (1 - m) * student, parameter by parameter."""
-    t_params = [p for p in teacher.parameters()]
-    s_params = [p.detach() for p in student.parameters()]
-    if len(t_params) != len(s_params):
-        raise RuntimeError("teacher and student have different parameter lists")
-    torch._foreach_mul_(t_params, momentum)
-    torch._foreach_add_(t_params, s_params, alpha=1.0 - momentum)
 
 
 def clip_gradients(model: nn.Module, clip: float) -> list[float]:

@@ -5,13 +5,18 @@
 """
 
 from meersim.ssl.train.checkpoint import CHECKPOINT, atomic_save, read_training_checkpoint
-from meersim.ssl.train.config import TrainConfig, config_from_options, load_config
+from meersim.ssl.train.config import (
+    TrainConfig,
+    config_from_options,
+    load_config,
+    resolve_view_sizes,
+)
 from meersim.ssl.train.runtime import resolve_device, sample_seed
-from meersim.ssl.train.trainer import DINOTrainer, TrainingError, collapse_warnings, train
+from meersim.ssl.train.trainer import Trainer, TrainingError, collapse_warnings, train
 
 __all__ = [
     "CHECKPOINT",
-    "DINOTrainer",
+    "Trainer",
     "TrainConfig",
     "TrainingError",
     "atomic_save",
@@ -19,6 +24,7 @@ __all__ = [
     "config_from_options",
     "load_config",
     "read_training_checkpoint",
+    "resolve_view_sizes",
     "resolve_device",
     "sample_seed",
     "train",

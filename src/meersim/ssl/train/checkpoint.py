@@ -10,8 +10,10 @@ from meersim.errors import InputError
 from meersim.io import atomic_write
 
 CHECKPOINT = "checkpoint.pth"
-CHECKPOINT_FORMAT = "meersim-dino"
-CHECKPOINT_VERSION = 1
+CHECKPOINT_FORMAT = "meersim-ssl"
+CHECKPOINT_VERSION = 2
+# version 1 (DINO only) stored "student"/"teacher" dicts; it is still read
+READABLE_FORMATS = ("meersim-ssl", "meersim-dino")
 
 
 def atomic_save(obj, path: Path) -> Path:
@@ -22,7 +24,7 @@ def atomic_save(obj, path: Path) -> Path:
 
 
 def read_training_checkpoint(path: str | Path) -> dict:
-    """Load a meersim DINO checkpoint with ``torch.load(weights_only=True)``."""
+    """Load a meersim SSL checkpoint with ``torch.load(weights_only=True)``."""
     path = Path(path)
     if path.is_dir():
         path = path / CHECKPOINT
@@ -34,9 +36,18 @@ def read_training_checkpoint(path: str | Path) -> dict:
         raise InputError(
             str(path), "checkpoint", f"cannot be read ({type(exc).__name__}: {exc})."
         ) from None
-    if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
+    if not isinstance(ckpt, dict) or ckpt.get("format") not in READABLE_FORMATS:
         raise InputError(
-            str(path), "format", "is not a meersim DINO checkpoint.",
+            str(path), "format", "is not a meersim training checkpoint.",
             "For DINO ImageNet weights use `pretrained:` in the train config.",
         )  # fmt: skip
     return ckpt
+
+
+def embedding_backbone_state(ckpt: dict) -> dict:
+    """The state dict of the backbone ``meersim embed`` uses (DINO's teacher, else the
+    online encoder), from a version-2 or a version-1 (DINO) checkpoint."""
+    if "embedding_backbone" in ckpt:
+        return ckpt["embedding_backbone"]
+    teacher = ckpt["teacher"]
+    return {k[len("backbone.") :]: v for k, v in teacher.items() if k.startswith("backbone.")}

@@ -1,9 +1,11 @@
-"""DINO training on a crop dataset: single process (CPU/GPU) or DDP via torchrun.
+"""SSL training (DINO, SimCLR, MoCo v2, BYOL) on a crop dataset: one process (CPU/GPU)
+or DDP via torchrun. Data, augmentations, schedules, checkpoints, resume and collapse
+monitors are shared; the method (``config.method``) supplies the loss and its networks.
 
 Python::
 
     from meersim.ssl.train import TrainConfig, train
-    ckpt = train(TrainConfig(data="ds/", backbone="vit_tiny_patch16", epochs=50), "run/")
+    ckpt = train(TrainConfig(data="ds/", method="simclr", epochs=40), "run/")
 
 Multi-process (one process per GPU, or gloo on CPU)::
 
@@ -37,17 +39,9 @@ from meersim.errors import InputError, MeersimError
 from meersim.io import atomic_write, disk_full_guard, make_dirs, write_text
 from meersim.ssl.augment import RadioMultiCrop
 from meersim.ssl.backbones import build_backbone
-from meersim.ssl.methods.dino import (
-    DINOHead,
-    DINOLoss,
-    MultiCropWrapper,
-    cancel_last_layer_gradients,
-    clip_gradients,
-    collapse_stats,
-    cosine_scheduler,
-    ema_update,
-    parameter_groups,
-)
+from meersim.ssl.methods import build_method
+from meersim.ssl.methods.base import COLLAPSE_RANK_FLOOR, COLLAPSE_STD_FLOOR
+from meersim.ssl.methods.dino import clip_gradients, cosine_scheduler, parameter_groups
 from meersim.ssl.train.checkpoint import (
     CHECKPOINT,
     CHECKPOINT_FORMAT,
@@ -55,7 +49,7 @@ from meersim.ssl.train.checkpoint import (
     atomic_save,
     read_training_checkpoint,
 )
-from meersim.ssl.train.config import TrainConfig
+from meersim.ssl.train.config import TrainConfig, resolve_view_sizes
 from meersim.ssl.train.runtime import (
     MultiCropDataset,
     resolve_device,
@@ -65,9 +59,10 @@ from meersim.ssl.train.runtime import (
 )
 
 METRIC_COLUMNS = (
-    "epoch", "steps", "loss", "loss_first", "loss_last", "lr", "weight_decay", "momentum",
-    "teacher_temp", "teacher_entropy", "teacher_batch_entropy", "kl_teacher_student",
-    "center_norm", "grad_norm_max", "images_per_s", "epoch_time_s",
+    "epoch", "method", "steps", "loss", "loss_first", "loss_last", "lr", "weight_decay",
+    "momentum", "embedding_std", "effective_rank", "teacher_temp", "teacher_entropy",
+    "teacher_batch_entropy", "kl_teacher_student", "center_norm", "koleo", "grad_norm_max",
+    "images_per_s", "epoch_time_s",
 )  # fmt: skip
 
 
@@ -78,13 +73,12 @@ class TrainingError(MeersimError):
 # ----------------------------------------------------------------------------------
 # the trainer
 # ----------------------------------------------------------------------------------
-class DINOTrainer:
-    """Holds models, optimiser, schedules and data for one (possibly distributed) run."""
+class Trainer:
+    """Holds the method, optimiser, schedules and data for one (possibly distributed) run."""
 
     def __init__(self, config: TrainConfig, out_dir: str | Path, progress: bool = True):
         if not config.data:
             raise InputError("train config", "data", "is not set.", "Pass --data DATASET_DIR.")
-        self.config = config
         self.out_dir = Path(out_dir)
         self.device = resolve_device(config.device, int(os.environ.get("LOCAL_RANK", "0")))
         self.dist = setup_distributed(self.device)
@@ -94,15 +88,16 @@ class DINOTrainer:
         torch.manual_seed(config.seed)  # identical initial weights on every rank
 
         base = CropDataset(config.data, products=config.products)
-        psfs = base.psfs()
-        self.transform = RadioMultiCrop(config.augment, psfs=psfs)
+        self.config = config = resolve_view_sizes(config, base.crop_size)
+        self.transform = RadioMultiCrop(config.augment, psfs=base.psfs())
         self.dataset = MultiCropDataset(base, self.transform, config.seed)
-        world, bs = self.dist.world_size, config.batch_size
-        if len(base) < bs * world:
+        world, bs, accum = self.dist.world_size, config.batch_size, config.accumulate_steps
+        if len(base) < bs * world * accum:
             raise InputError(
                 config.data, "batch_size",
-                f"{bs} x {world} process(es) exceeds the {len(base)} crops of the dataset.",
-                "Lower --batch-size.",
+                f"{bs} x {accum} accumulation step(s) x {world} process(es) exceeds the "
+                f"{len(base)} crops of the dataset.",
+                "Lower --batch-size (or accumulate_steps).",
             )  # fmt: skip
         self.sampler = torch.utils.data.DistributedSampler(
             self.dataset, num_replicas=world, rank=self.dist.rank, shuffle=True,
@@ -114,45 +109,31 @@ class DINOTrainer:
             num_workers=config.num_workers, pin_memory=self.device.type == "cuda",
             generator=self.loader_generator,
         )  # fmt: skip
-        self.steps_per_epoch = len(self.loader)
+        self.steps_per_epoch = len(self.loader) // accum  # optimiser steps
 
-        # models: student (drop path) and teacher (none), same initial weights
         img = config.augment.global_size
-        backbone, self.embed_dim = build_backbone(
-            config.backbone, img, config.pretrained, drop_path_rate=config.drop_path_rate,
-            **config.backbone_kwargs,
-        )  # fmt: skip
-        teacher_backbone, _ = build_backbone(config.backbone, img, **config.backbone_kwargs)
-        head_kw = dict(out_dim=config.out_dim, hidden_dim=config.hidden_dim,
-                       bottleneck_dim=config.bottleneck_dim)  # fmt: skip
-        student = MultiCropWrapper(
-            backbone, DINOHead(self.embed_dim, norm_last_layer=config.norm_last_layer, **head_kw)
-        )
-        teacher = MultiCropWrapper(teacher_backbone, DINOHead(self.embed_dim, **head_kw))
-        teacher.load_state_dict(student.state_dict())
-        self.student_module = student.to(self.device)
-        self.teacher = teacher.to(self.device)
+
+        def backbone_factory(student: bool):
+            return build_backbone(
+                config.backbone, img, config.pretrained if student else None,
+                drop_path_rate=config.drop_path_rate if student else 0.0,
+                **config.backbone_kwargs,
+            )  # fmt: skip
+
+        method = build_method(config, backbone_factory)
+        self.embed_dim = method.embed_dim
+        self.method = method.to(self.device)
         if self.dist.world_size > 1 and self.device.type == "cuda":
-            if any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in student.modules()):
-                self.student_module = nn.SyncBatchNorm.convert_sync_batchnorm(self.student_module)
-                self.teacher = nn.SyncBatchNorm.convert_sync_batchnorm(self.teacher)
-        for p in self.teacher.parameters():
-            p.requires_grad_(False)
-        self.teacher.eval()
+            if any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in method.modules()):
+                self.method = nn.SyncBatchNorm.convert_sync_batchnorm(self.method)
         if self.dist.world_size > 1:
             ids = [self.device.index] if self.device.type == "cuda" else None
-            self.student = nn.parallel.DistributedDataParallel(self.student_module, device_ids=ids)
+            self.model = nn.parallel.DistributedDataParallel(self.method, device_ids=ids)
         else:
-            self.student = self.student_module
+            self.model = self.method
 
-        n_crops = 2 + config.augment.n_local
-        self.loss_fn = DINOLoss(
-            config.out_dim, n_crops, config.epochs, config.warmup_teacher_temp,
-            config.teacher_temp, config.warmup_teacher_temp_epochs, config.student_temp,
-            config.center_momentum,
-        ).to(self.device)  # fmt: skip
-        self.optimizer = torch.optim.AdamW(parameter_groups(self.student_module))
-        total_batch = bs * world
+        self.optimizer = torch.optim.AdamW(parameter_groups(self.method))
+        total_batch = bs * world * accum
         n, e = self.steps_per_epoch, config.epochs
         self.lr_schedule = cosine_scheduler(
             config.lr * total_batch / 256.0, config.min_lr, e, n, config.warmup_epochs
@@ -174,11 +155,11 @@ class DINOTrainer:
         return {
             "format": CHECKPOINT_FORMAT,
             "version": CHECKPOINT_VERSION,
-            "student": self.student_module.state_dict(),
-            "teacher": self.teacher.state_dict(),
+            "method": self.config.method,
+            "model": self.method.state_dict(),
+            "embedding_backbone": self.method.embedding_backbone().state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "scaler": self.scaler.state_dict(),
-            "dino_center": self.loss_fn.center.detach().cpu(),
             "epoch": self.epoch,
             "step": self.step,
             "config": to_dict(self.config),
@@ -189,12 +170,10 @@ class DINOTrainer:
         }
 
     def load_state_dict(self, ckpt: dict) -> None:
-        self.student_module.load_state_dict(ckpt["student"])
-        self.teacher.load_state_dict(ckpt["teacher"])
+        self.method.load_state_dict(ckpt["model"])
         self.optimizer.load_state_dict(ckpt["optimizer"])
         if ckpt.get("scaler"):
             self.scaler.load_state_dict(ckpt["scaler"])
-        self.loss_fn.center.copy_(ckpt["dino_center"].to(self.device))
         self.epoch = int(ckpt["epoch"])
         self.step = int(ckpt["step"])
         if ckpt.get("world_size", 1) == self.dist.world_size:
@@ -218,7 +197,7 @@ class DINOTrainer:
         self.sampler.set_epoch(epoch)
         self.dataset.set_epoch(epoch)
         self.loader_generator.manual_seed(cfg.seed * 1_000_003 + epoch)
-        self.student.train()
+        self.model.train()
         sums: dict[str, float] = {}
         losses, grad_max, n_images = [], 0.0, 0
         start = time.perf_counter()
@@ -228,43 +207,49 @@ class DINOTrainer:
 
             it = tqdm(it, total=self.steps_per_epoch, desc=f"epoch {epoch + 1}/{cfg.epochs}",
                       leave=False, dynamic_ncols=True)  # fmt: skip
+        accum = cfg.accumulate_steps
+        frozen = self.method.last_layer_names() if epoch < cfg.freeze_last_layer else ()
+        micro = 0
         for batch in it:
             step = self.step
-            for j, group in enumerate(self.optimizer.param_groups):
-                group["lr"] = float(self.lr_schedule[step])
-                if j == 0:
-                    group["weight_decay"] = float(self.wd_schedule[step])
+            if micro == 0:
+                for j, group in enumerate(self.optimizer.param_groups):
+                    group["lr"] = float(self.lr_schedule[step])
+                    if j == 0:
+                        group["weight_decay"] = float(self.wd_schedule[step])
+                self.optimizer.zero_grad(set_to_none=True)
             views = [v.to(self.device, non_blocking=True) for v in batch["views"]]
             with torch.autocast(
                 self.device.type, dtype=self.autocast_dtype or torch.float32,
                 enabled=self.autocast_dtype is not None,
             ):  # fmt: skip
-                teacher_out = self.teacher(views[:2])
-                student_out = self.student(views)
-                stats = collapse_stats(student_out, teacher_out, self.loss_fn, epoch)
-                loss = self.loss_fn(student_out, teacher_out, epoch)
+                loss, stats = self.model(views, epoch)
             if not torch.isfinite(loss):
                 raise TrainingError(
                     f"loss is {loss.item()} at epoch {epoch}, step {step}: training diverged. "
                     "Fix: lower lr, keep amp at bf16 (fp16 overflows), or raise clip_grad."
                 )
-            self.optimizer.zero_grad(set_to_none=True)
-            self.scaler.scale(loss).backward()
+            self.scaler.scale(loss / accum).backward()
+            value = float(loss.detach())
+            for k, v in stats.items():
+                sums[k] = sums.get(k, 0.0) + v / accum
+            n_images += views[0].shape[0]
+            micro += 1
+            if micro < accum:
+                continue
+            micro = 0
             if cfg.clip_grad:
                 self.scaler.unscale_(self.optimizer)
-                norms = clip_gradients(self.student_module, cfg.clip_grad)
+                norms = clip_gradients(self.method, cfg.clip_grad)
                 grad_max = max(grad_max, max(norms, default=0.0))
-            if epoch < cfg.freeze_last_layer:
-                cancel_last_layer_gradients(self.student_module)
+            for name, p in self.method.named_parameters():
+                if name.startswith(frozen) and frozen:
+                    p.grad = None
             self.scaler.step(self.optimizer)
             self.scaler.update()
-            ema_update(self.teacher, self.student_module, float(self.momentum_schedule[step]))
-
-            value = float(loss.detach())
+            if self.method.uses_momentum:
+                self.method.update_momentum(float(self.momentum_schedule[step]))
             losses.append(value)
-            for k, v in stats.items():
-                sums[k] = sums.get(k, 0.0) + v
-            n_images += views[0].shape[0]
             if step_log is not None:
                 step_log(
                     {"epoch": epoch, "step": step, "loss": value, "lr": self.lr_schedule[step],
@@ -272,23 +257,27 @@ class DINOTrainer:
                      "momentum": self.momentum_schedule[step]}
                 )  # fmt: skip
             if self.progress:
-                it.set_postfix(loss=f"{value:.4f}", H_t=f"{stats['teacher_entropy']:.3f}")
+                it.set_postfix(loss=f"{value:.4f}", rank=f"{stats['effective_rank']:.1f}")
             self.step += 1
+            if self.step % self.steps_per_epoch == 0:
+                break  # leftover micro-batches of an accumulation never reach the optimiser
         elapsed = time.perf_counter() - start
         n_steps = max(len(losses), 1)
         metrics = {k: v / n_steps for k, v in sums.items()}
         mean_loss = float(np.mean(losses)) if losses else float("nan")
         metrics.update(
-            epoch=epoch, steps=len(losses), loss=mean_loss,
+            epoch=epoch, method=cfg.method, steps=len(losses), loss=mean_loss,
             loss_first=losses[0] if losses else float("nan"),
             loss_last=losses[-1] if losses else float("nan"),
             lr=float(self.lr_schedule[self.step - 1]),
             weight_decay=float(self.wd_schedule[self.step - 1]),
             momentum=float(self.momentum_schedule[self.step - 1]),
-            teacher_temp=self.loss_fn.teacher_temp(epoch), grad_norm_max=grad_max,
+            grad_norm_max=grad_max,
             images_per_s=n_images * self.dist.world_size / max(elapsed, 1e-9),
             epoch_time_s=elapsed,
         )  # fmt: skip
+        if cfg.method == "dino":
+            metrics["teacher_temp"] = self.method.loss_fn.teacher_temp(epoch)
         metrics = self._reduce_metrics(metrics)
         self.epoch += 1
         return metrics
@@ -297,7 +286,8 @@ class DINOTrainer:
         """Average the monitors over ranks (throughput already counts all ranks)."""
         if self.dist.world_size <= 1:
             return metrics
-        keys = ["loss", "teacher_entropy", "teacher_batch_entropy", "kl_teacher_student"]
+        keys = [k for k in ("loss", "embedding_std", "effective_rank", "teacher_entropy",
+                            "teacher_batch_entropy", "kl_teacher_student") if k in metrics]  # fmt: skip
         t = torch.tensor([metrics[k] for k in keys], dtype=torch.float64, device=self.device)
         dist.all_reduce(t)
         t /= self.dist.world_size
@@ -349,23 +339,40 @@ def _tensorboard(out_dir: Path):
 
 
 def collapse_warnings(metrics: dict, out_dim: int) -> list[tuple[str, str]]:
-    """(kind, message) for the DINO collapse signatures (docs/architecture.md §4) in an epoch's metrics."""
+    """(kind, message) for the collapse signatures (docs/architecture.md §4) in an epoch's metrics.
+
+    Every method: normalised embedding std under :data:`COLLAPSE_STD_FLOOR` (all crops map
+    to one point) or effective rank under :data:`COLLAPSE_RANK_FLOOR` (a few directions).
+    DINO also: loss at ln K (uniform teacher) or a one-prototype batch.
+    """
     out = []
+    epoch = metrics["epoch"]
+    std, rank = metrics.get("embedding_std"), metrics.get("effective_rank")
+    if std is not None and std < COLLAPSE_STD_FLOOR:
+        out.append(("std", f"epoch {epoch}: embedding std {std:.3f} is below the collapse floor "
+                    f"{COLLAPSE_STD_FLOOR}: the outputs have collapsed to a point. Lower lr, "
+                    "raise the temperature or the batch size, or check the views share sources."))  # fmt: skip
+    if rank is not None and rank < COLLAPSE_RANK_FLOOR:
+        out.append(("rank", f"epoch {epoch}: effective rank {rank:.2f} of the features is below "
+                    f"{COLLAPSE_RANK_FLOOR}: dimensional collapse. Use larger batches or "
+                    "stronger augmentations."))  # fmt: skip
+    if metrics.get("method", "dino") != "dino" or "teacher_entropy" not in metrics:
+        return out
     ln_k = math.log(out_dim)
-    if metrics["epoch"] >= 1 and abs(metrics["loss"] - ln_k) < 0.02 * ln_k:
+    if epoch >= 1 and abs(metrics["loss"] - ln_k) < 0.02 * ln_k:
         out.append(
             (
                 "uniform",
-                f"epoch {metrics['epoch']}: loss {metrics['loss']:.4f} sits at ln(out_dim) = "
+                f"epoch {epoch}: loss {metrics['loss']:.4f} sits at ln(out_dim) = "
                 f"{ln_k:.4f}: the outputs look collapsed to uniform. Try a smaller out_dim, a lower "
-                "teacher_temp, and check teacher_entropy and kNN accuracy.",
+                "teacher_temp, centering: sinkhorn, and check teacher_entropy and kNN accuracy.",
             )
         )
     if metrics.get("teacher_batch_entropy", ln_k) < 0.05 * ln_k:
         out.append(
             (
                 "one-dimension",
-                f"epoch {metrics['epoch']}: the batch-mean teacher distribution has entropy "
+                f"epoch {epoch}: the batch-mean teacher distribution has entropy "
                 f"{metrics['teacher_batch_entropy']:.3f} nats: every crop maps to the same "
                 "prototypes (collapse to one dimension). Use larger batches (centering needs "
                 "them) or a lower teacher temperature.",
@@ -423,7 +430,7 @@ def train(
     stop_after: int | None = None,
     overwrite: bool = False,
 ) -> Path:
-    """Train DINO; returns the path of the final checkpoint.
+    """Train ``config.method``; returns the path of the final checkpoint.
 
     Parameters
     ----------
@@ -445,6 +452,16 @@ def train(
             config = from_dict(TrainConfig, ckpt["config"], str(ckpt_path))
         else:
             stored = from_dict(TrainConfig, ckpt["config"], str(ckpt_path))
+            for key in ("method", "backbone"):
+                if getattr(stored, key) != getattr(config, key):
+                    raise InputError(
+                        str(ckpt_path), key,
+                        f"the checkpoint was trained with {key} {getattr(stored, key)!r}, the "
+                        f"config asks for {getattr(config, key)!r}: its weights do not fit.",
+                        "Resume with the run's own config, or train a new run (another -o).",
+                    )  # fmt: skip
+            if config.augment.global_size is None:
+                config = resolve_view_sizes(config, stored.augment.global_size)
             changed = [f.name for f in dataclasses.fields(TrainConfig)
                        if getattr(stored, f.name) != getattr(config, f.name)]  # fmt: skip
             if changed:
@@ -455,7 +472,8 @@ def train(
     elif config is None:
         raise InputError(str(ckpt_path), "checkpoint", "not found, and no config was given.")
     make_dirs(out_dir)
-    trainer = DINOTrainer(config, out_dir, progress=progress)
+    trainer = Trainer(config, out_dir, progress=progress)
+    config = trainer.config  # view sizes resolved against the dataset
     try:
         if ckpt is not None:
             trainer.load_state_dict(ckpt)
@@ -479,7 +497,7 @@ def train(
             writer = _tensorboard(out_dir)
         if progress and main:
             print(
-                f"DINO {config.backbone} (embed {trainer.embed_dim}) on {trainer.device}"
+                f"{config.method} {config.backbone} (embed {trainer.embed_dim}) on {trainer.device}"
                 f" x{trainer.dist.world_size}: {len(trainer.dataset)} crops, "
                 f"{trainer.steps_per_epoch} steps/epoch, epochs {trainer.epoch}->{config.epochs}",
                 flush=True,
@@ -493,18 +511,21 @@ def train(
                 if writer is not None:
                     for k, v in metrics.items():
                         if k != "epoch":
-                            writer.add_scalar(f"dino/{k}", v, metrics["epoch"])
+                            if isinstance(v, (int, float)):
+                                writer.add_scalar(f"ssl/{k}", v, metrics["epoch"])
                     writer.flush()
                 for kind, message in collapse_warnings(metrics, config.out_dim):
                     if kind not in warned:  # each kind once per call; metrics.csv has the rest
                         warned.add(kind)
                         warnings.warn(message, stacklevel=2)
                 if progress:
+                    dino = (f"  H(teacher) {metrics['teacher_entropy']:.3f}"
+                            f"  KL(t||s) {metrics['kl_teacher_student']:.3f}"
+                            if config.method == "dino" else "")  # fmt: skip
                     print(
                         f"epoch {metrics['epoch'] + 1}/{config.epochs}  loss {metrics['loss']:.4f}"
-                        f"  H(teacher) {metrics['teacher_entropy']:.3f}"
-                        f"  KL(t||s) {metrics['kl_teacher_student']:.3f}"
-                        f"  |c| {metrics['center_norm']:.3f}  {metrics['images_per_s']:.1f} img/s",
+                        f"  std {metrics['embedding_std']:.3f}  rank {metrics['effective_rank']:.1f}"
+                        f"{dino}  {metrics['images_per_s']:.1f} img/s",
                         flush=True,
                     )
             trainer.save_checkpoint()
