@@ -59,6 +59,19 @@ def test_item_contents(store):
     assert len(ds.truth) == 10
 
 
+def test_in_memory_copy_gives_the_same_items(store, monkeypatch):
+    path = store[0]
+    lazy = CropDataset(path, products=("restored", "sky"), in_memory=False)
+    assert CropDataset(path).in_memory  # 10 small crops: below the limit
+    monkeypatch.setattr(CropDataset, "IN_MEMORY_LIMIT_BYTES", 100)
+    assert not CropDataset(path).in_memory
+    memory = CropDataset(path, products=("restored", "sky"), in_memory=True, indices=[7, 2])
+    for i, crop_id in enumerate((7, 2)):
+        assert torch.equal(memory[i]["image"], lazy[crop_id]["image"])
+    assert isinstance(memory._arrays[0], np.ndarray)
+    assert pickle.loads(pickle.dumps(memory))._arrays is None
+
+
 def test_pickle_does_not_carry_open_arrays(store):
     path = store[0]
     ds = CropDataset(path)

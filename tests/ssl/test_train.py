@@ -11,7 +11,7 @@ import torch.multiprocessing as mp
 from _ssl_synthetic import make_store, method_config, tiny_config
 
 from meersim.ssl.methods import METHODS
-from meersim.ssl.train import Trainer, read_training_checkpoint, train
+from meersim.ssl.train import Trainer, collapse_warnings, read_training_checkpoint, train
 
 
 @pytest.fixture(scope="module")
@@ -46,6 +46,26 @@ def test_training_lowers_loss_without_collapse(store, tmp_path):
     for col in ("kl_teacher_student", "center_norm", "images_per_s", "lr", "momentum"):
         assert float(last[col]) >= 0
     assert float(epochs[0]["momentum"]) < float(last["momentum"]) <= 1.0
+
+
+def test_simclr_learns_without_collapse(store, tmp_path):
+    # 40 steps of SimCLR on the small ResNet: the NT-Xent loss falls well below its value at
+    # random weights, and the embeddings keep many directions (the contrastive collapse
+    # monitors of docs/architecture.md §4).
+    from meersim.ssl.methods.base import COLLAPSE_RANK_FLOOR, COLLAPSE_STD_FLOOR
+
+    cfg = method_config(store, "simclr", epochs=20, batch_size=16, lr=0.05, warmup_epochs=2,
+                        augment=dict(p_psf=0))  # fmt: skip
+    train(cfg, tmp_path / "run", progress=False)
+    epochs = _rows(tmp_path / "run" / "metrics.csv")
+    steps = _rows(tmp_path / "run" / "steps.csv")
+    assert len(epochs) == 20 and len(steps) == 40
+    start = sum(float(r["loss"]) for r in steps[:4]) / 4
+    end = sum(float(r["loss"]) for r in steps[-4:]) / 4
+    assert end < start - 0.5, (start, end)
+    for row in epochs:
+        assert float(row["effective_rank"]) > COLLAPSE_RANK_FLOOR
+        assert float(row["embedding_std"]) > COLLAPSE_STD_FLOOR
 
 
 @pytest.mark.parametrize("method", METHODS)
@@ -147,3 +167,28 @@ def test_cli_train_and_errors(store, tmp_path):
     assert bad.exit_code != 0 and "no_such_key" in bad.output
     too_big = runner.invoke(main, args[:-1] + [str(tmp_path / "y")] + ["--batch-size", "64"])
     assert too_big.exit_code != 0 and "batch_size" in too_big.output
+    unknown = runner.invoke(main, args[:-1] + [str(tmp_path / "z"), "--method", "swav"])
+    assert (
+        unknown.exit_code != 0 and "method" in unknown.output and "Traceback" not in unknown.output
+    )
+    assert len(unknown.output.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    ("metrics", "kinds"),
+    [
+        ({"method": "simclr", "epoch": 3, "embedding_std": 0.9, "effective_rank": 20.0}, []),
+        ({"method": "simclr", "epoch": 3, "embedding_std": 0.02, "effective_rank": 20.0}, ["std"]),
+        ({"method": "byol", "epoch": 3, "embedding_std": 0.5, "effective_rank": 1.5}, ["rank"]),
+        ({"method": "dino", "epoch": 3, "loss": 2.0, "teacher_entropy": 1.0,
+          "teacher_batch_entropy": 5.0}, []),
+        ({"method": "dino", "epoch": 3, "loss": math.log(256), "teacher_entropy": 5.5,
+          "teacher_batch_entropy": 5.5}, ["uniform", "flat-teacher"]),
+        ({"method": "dino", "epoch": 1, "loss": 3.0, "teacher_entropy": 5.5,
+          "teacher_batch_entropy": 5.5}, []),  # early epochs: the teacher starts flat
+        ({"method": "dino", "epoch": 3, "loss": 2.0, "teacher_entropy": 0.01,
+          "teacher_batch_entropy": 0.1}, ["one-dimension"]),
+    ],
+)  # fmt: skip
+def test_collapse_warnings_name_each_signature(metrics, kinds):
+    assert [kind for kind, _ in collapse_warnings(metrics, out_dim=256)] == kinds

@@ -38,7 +38,12 @@ class CropDataset(torch.utils.data.Dataset):
         Applied to the float32 image tensor [C, H, W] after NaN replacement.
     indices : sequence of int, optional
         Use only these crop ids (e.g. a train/validation split); item i is crop ``indices[i]``.
+    in_memory : bool, optional
+        Read the products into memory once (per process) instead of one Zarr read per
+        item. None (default): when they take at most ``IN_MEMORY_LIMIT_BYTES``.
     """
+
+    IN_MEMORY_LIMIT_BYTES = 1 << 30
 
     def __init__(
         self,
@@ -48,6 +53,7 @@ class CropDataset(torch.utils.data.Dataset):
         nan_to: float = 0.0,
         transform: Callable | None = None,
         indices: Sequence[int] | None = None,
+        in_memory: bool | None = None,
     ):
         self.path = Path(path)
         store = open_store(self.path)
@@ -98,14 +104,20 @@ class CropDataset(torch.utils.data.Dataset):
                 self._labels[col] = torch.as_tensor(values.astype(np.int64))
             else:
                 self._labels[col] = torch.as_tensor(values.astype(np.float32))
+        if in_memory is None:
+            h, w = self.crop_size
+            in_memory = n * h * w * 4 * len(self.products) <= self.IN_MEMORY_LIMIT_BYTES
+        self.in_memory = bool(in_memory)
         self._arrays = None
         self._pid = None
 
-    # -- lazy per-process Zarr handles ----------------------------------------------------
+    # -- lazy per-process Zarr handles (or in-memory copies) ------------------------------
     def _open(self):
         if self._arrays is None or self._pid != os.getpid():
             store = open_store(self.path)
             self._arrays = [store.array(p) for p in self.products]
+            if self.in_memory:
+                self._arrays = [np.asarray(a[:]) for a in self._arrays]
             self._pid = os.getpid()
         return self._arrays
 

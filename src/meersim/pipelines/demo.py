@@ -138,7 +138,8 @@ def run_demo(out_dir="demo", quick: bool = False, seed: int = 0, device: str | N
     t = _header(3, "embed: trained backbone and random-weight baseline", progress)
     emb_dir, rnd_dir = out / "embeddings", out / "embeddings_random"
     if not (emb_dir / "meta.json").exists():
-        embed(checkpoint, ds_path, emb_dir, attention=True, device=device, progress=progress)
+        attention = tcfg.backbone.startswith("vit")  # attention maps exist for ViTs only
+        embed(checkpoint, ds_path, emb_dir, attention=attention, device=device, progress=progress)
     if not (rnd_dir / "meta.json").exists():
         embed(checkpoint, ds_path, rnd_dir, random_init=True, device=device, progress=progress)
     timings["embed"] = time.time() - t

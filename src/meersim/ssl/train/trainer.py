@@ -343,7 +343,8 @@ def collapse_warnings(metrics: dict, out_dim: int) -> list[tuple[str, str]]:
 
     Every method: normalised embedding std under :data:`COLLAPSE_STD_FLOOR` (all crops map
     to one point) or effective rank under :data:`COLLAPSE_RANK_FLOOR` (a few directions).
-    DINO also: loss at ln K (uniform teacher) or a one-prototype batch.
+    DINO also: loss at ln K (uniform teacher), teacher entropy above 0.8 ln K from epoch 2
+    (a near-uniform teacher), or a one-prototype batch.
     """
     out = []
     epoch = metrics["epoch"]
@@ -366,6 +367,16 @@ def collapse_warnings(metrics: dict, out_dim: int) -> list[tuple[str, str]]:
                 f"epoch {epoch}: loss {metrics['loss']:.4f} sits at ln(out_dim) = "
                 f"{ln_k:.4f}: the outputs look collapsed to uniform. Try a smaller out_dim, a lower "
                 "teacher_temp, centering: sinkhorn, and check teacher_entropy and kNN accuracy.",
+            )
+        )
+    entropy = metrics.get("teacher_entropy")
+    if epoch >= 2 and entropy is not None and entropy > 0.8 * ln_k:
+        out.append(
+            (
+                "flat-teacher",
+                f"epoch {epoch}: teacher entropy {entropy:.3f} nats is above 0.8 ln(out_dim) = "
+                f"{0.8 * ln_k:.3f}: the teacher is close to uniform and the student learns little. "
+                "Lower teacher_temp or out_dim, or try centering: sinkhorn.",
             )
         )
     if metrics.get("teacher_batch_entropy", ln_k) < 0.05 * ln_k:
