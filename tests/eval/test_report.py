@@ -34,7 +34,13 @@ def test_evaluate_run_writes_metrics_html_and_pngs(toy, tmp_path):
     assert metrics["dims"]["raw_pca"] == 16
     att = metrics["attention"]
     assert att["lift"][0] > 1.5 and abs(att["lift"][1] - 1) < 1e-6
+    # per-fold metrics: a spread for each probe and kNN score, the training-mean floor beside
+    for name in ("count_r2", "class_accuracy", "knn_class_accuracy"):
+        assert metrics["spread"][name]["model"] >= 0
+    assert "precision_at_k_count" not in metrics["spread"]
+    assert metrics["mean_predictor"]["count_r2"] <= 0.05
     html = (out / "index.html").read_text()
+    assert re.search(r"\d\.\d+ &plusmn; \d\.\d+", html) and "training mean" in html
     images = re.findall(r'<img src="([^"]+)"', html)
     assert "metrics.png" in images and "count_scatter.png" in images
     assert len(images) == len(result["report"]["figures"])
@@ -49,6 +55,8 @@ def test_same_folds_for_all_feature_sets(toy):
     r = evaluate(toy["model"], toy["truth"], {"copy": toy["model"].copy()}, seed=3)
     for values in r["metrics"].values():
         assert values["model"] == values["copy"]
+    for values in r["spread"].values():
+        assert values["model"] == values["copy"] or np.isnan(values["model"])
 
 
 def test_raw_baseline_block_average():

@@ -86,17 +86,15 @@ def eval_cmd(emb_dir, output, dataset, random_dir, make_random, raw_product, raw
     )  # fmt: skip
     sets = list(result["dims"])
     click.echo(f"{result['n_crops']} crops; split: {result['split']['note']}")
-    click.echo(f"{'metric':24s}" + "".join(f"{s:>13s}" for s in sets))
+    click.echo(f"{'metric':24s}" + "".join(f"{s:>17s}" for s in sets))
     label_metrics = [m for m in result["metrics"] if ":" in m and not m.endswith(":n_test")]
     for metric in (*SUMMARY_METRICS, *label_metrics):
         values = result["metrics"].get(metric)
         if values is None:
             continue
-        cells = []
-        for s in sets:
-            v = values.get(s)
-            cells.append(f"{'-':>13s}" if v is None or v != v else f"{v:13.4g}")
-        click.echo(f"{metric:24s}" + "".join(cells))
+        spread = result.get("spread", {}).get(metric, {})
+        click.echo(f"{metric:24s}" + "".join(f"{_cell(values.get(s), spread.get(s)):>17s}"
+                                             for s in sets))  # fmt: skip
     att = result.get("attention")
     if att and att.get("chance") is not None:
         shares = ", ".join(f"{v:.2f}" for v in att["overlap"])
@@ -107,6 +105,15 @@ def eval_cmd(emb_dir, output, dataset, random_dir, make_random, raw_product, raw
     for note in result["notes"]:
         click.echo(f"note: {note}")
     click.echo(f"report: {result['report']['html']}  metrics: {result['report']['metrics']}")
+
+
+def _cell(value, spread) -> str:
+    """``0.621±0.048`` (mean ± spread over folds), ``0.621`` without spread, ``-`` if missing."""
+    if value is None or value != value:
+        return "-"
+    if spread is None or spread != spread:
+        return f"{value:.4g}"
+    return f"{value:.3g}±{spread:.2g}"
 
 
 @click.command("search")

@@ -26,9 +26,11 @@ from meersim.eval.probes import (
     classification_scores,
     fit_predict_classification,
     fit_predict_regression,
+    fold_scores,
     knn_fit_predict,
     l2_normalise,
     make_splits,
+    mean_spread,
     regression_scores,
 )
 from meersim.eval.search import precision_at_k, search
@@ -82,7 +84,7 @@ def choose_splits(truth: Table, field_ids: np.ndarray, n_folds: int, seed: int):
     n_valid = int(np.sum(split == "valid"))
     note = (f"official split (column 'split'): probes trained on {train.size - n_valid} train + "
             f"{n_valid} valid crops, scored on {test.size} test crops")  # fmt: skip
-    return [Split(train, test, by_field)], note, "official"
+    return [Split(train, test, by_field, field_ids)], note, "official"
 
 
 def _present(values: np.ndarray, column) -> np.ndarray:
@@ -96,7 +98,7 @@ def _present(values: np.ndarray, column) -> np.ndarray:
 
 
 def _restrict(folds: list[Split], ok: np.ndarray) -> list[Split]:
-    return [Split(s.train[ok[s.train]], s.test[ok[s.test]], s.by_field) for s in folds]
+    return [Split(s.train[ok[s.train]], s.test[ok[s.test]], s.by_field, s.groups) for s in folds]
 
 
 def knn_regress(train_x, train_y, test_x, k: int = 20, temperature: float = 0.07) -> np.ndarray:
@@ -110,32 +112,38 @@ def knn_regress(train_x, train_y, test_x, k: int = 20, temperature: float = 0.07
 
 
 def probe_label(x: np.ndarray, truth: Table, spec: LabelSpec, folds: list[Split], cfg,
-                seed: int = 0, index=None) -> tuple[dict[str, float], str | None]:  # fmt: skip
-    """Metrics ``{"COLUMN:metric": value}`` of one label, or ({}, note) when it is skipped."""
+                seed: int = 0, index=None) -> tuple[dict[str, float], str | None, dict]:  # fmt: skip
+    """Metrics ``{"COLUMN:metric": value}`` of one label, a skip note (or None), and the
+    spread ``{"COLUMN:metric": std over folds}``; probe metrics are means over folds."""
     column = truth[spec.column]
     values = np.asarray(column)
     ok = _present(values, column)
     used = values[ok]
     reason = skip_reason(truth, spec)
     if reason:
-        return {}, reason
+        return {}, reason, {}
     folds = [s for s in _restrict(folds, ok) if s.train.size >= 2 and s.test.size]
     if not folds:
-        return {}, f"label {spec.column!r}: no split has labelled train and test rows; skipped"
+        return {}, f"label {spec.column!r}: no split has labelled train and test rows; skipped", {}
     if spec.kind == "categorical":
-        metrics = _categorical(x, values.astype(str), folds, cfg, seed)
+        per_fold = _categorical(x, values.astype(str), folds, cfg, seed)
         labels = np.where(ok, values.astype(str), "")
     else:
-        metrics = _numeric(x, values.astype(float), folds, cfg, seed)
+        per_fold = _numeric(x, values.astype(float), folds, cfg, seed)
         edges = np.quantile(used.astype(float), np.linspace(0, 1, N_QUANTILE_BINS + 1)[1:-1])
         labels = np.where(ok, np.digitize(values.astype(float), edges).astype(str), "")
+    metrics, spread = {"n_test": int(sum(s.test.size for s in folds))}, {}
+    for metric, per in per_fold.items():
+        metrics[metric], spread[metric] = mean_spread(per)
     k = int(min(cfg.precision_k, len(truth) - 1))
     # precision@k: labelled crops query all crops; unlabelled neighbours count as misses
     rel = np.where(ok, labels, np.array([f"missing{i}" for i in range(len(labels))]))
     queries = np.flatnonzero(ok)
     _, neighbours = search(x, queries, k=k, index=index, exclude_self=True)
     metrics["precision_at_k"] = precision_at_k(rel, neighbours, queries)
-    return {f"{spec.column}:{m}": v for m, v in metrics.items()}, None
+    name = spec.column
+    return ({f"{name}:{m}": v for m, v in metrics.items()}, None,
+            {f"{name}:{m}": v for m, v in spread.items()})  # fmt: skip
 
 
 def skip_reason(truth: Table, spec: LabelSpec) -> str | None:
@@ -151,54 +159,63 @@ def skip_reason(truth: Table, spec: LabelSpec) -> str | None:
     return None
 
 
-def _gather(folds: list[Split], predict) -> tuple[np.ndarray, np.ndarray]:
-    rows = np.concatenate([s.test for s in folds])
-    return rows, np.concatenate([predict(s) for s in folds])
+def _per_fold(folds: list[Split], predict, n: int) -> np.ndarray:
+    """Out-of-fold predictions [n] (rows in no test set stay NaN or empty)."""
+    preds = [np.asarray(predict(s)) for s in folds]
+    kind = preds[0].dtype
+    out = np.full(n, np.nan) if kind.kind == "f" else np.empty(n, dtype=kind)
+    for s, pred in zip(folds, preds, strict=True):
+        out[s.test] = pred
+    return out
 
 
-def _categorical(x, y, folds, cfg, seed) -> dict[str, float]:
-    rows, pred = _gather(folds, lambda s: fit_predict_classification(
-        x, y, s, n_components=cfg.n_components, C=cfg.logistic_C, cap=cfg.pca_cap, seed=seed)[0])  # fmt: skip
-    scores = classification_scores(y[rows], pred)
-    _, knn = _gather(folds, lambda s: knn_fit_predict(x, y, s, cfg.knn_k, cfg.knn_temperature))
+def _categorical(x, y, folds, cfg, seed) -> dict[str, list]:
+    """Per-fold accuracy, macro F1, majority-class accuracy and kNN accuracy."""
+    pred = _per_fold(folds, lambda s: fit_predict_classification(
+        x, y, s, n_components=cfg.n_components, C=cfg.logistic_C, cap=cfg.pca_cap, seed=seed,
+        inner_folds=cfg.inner_folds)[0], y.size)  # fmt: skip
+    knn = _per_fold(folds, lambda s: knn_fit_predict(x, y, s, cfg.knn_k, cfg.knn_temperature),
+                    y.size)  # fmt: skip
 
     def majority(s):
         names, counts = np.unique(y[s.train], return_counts=True)
         return np.full(s.test.size, names[np.argmax(counts)])
 
-    _, chance = _gather(folds, majority)
+    chance = _per_fold(folds, majority, y.size)
+    scores = fold_scores(classification_scores, y, pred, folds)
     return {
         "accuracy": scores["accuracy"],
         "macro_f1": scores["macro_f1"],
-        "chance_accuracy": float(np.mean(chance == y[rows])),
-        "knn_accuracy": float(np.mean(knn == y[rows])),
-        "n_test": int(rows.size),
+        "chance_accuracy": fold_scores(classification_scores, y, chance, folds)["accuracy"],
+        "knn_accuracy": fold_scores(classification_scores, y, knn, folds)["accuracy"],
     }
 
 
-def _numeric(x, y, folds, cfg, seed) -> dict[str, float]:
-    rows, pred = _gather(folds, lambda s: fit_predict_regression(
+def _numeric(x, y, folds, cfg, seed) -> dict[str, list]:
+    """Per-fold R^2 and MSE of the ridge probe, R^2 of the training mean and of kNN."""
+    pred = _per_fold(folds, lambda s: fit_predict_regression(
         x, y, s, n_components=cfg.n_components, alpha=cfg.ridge_alpha, cap=cfg.pca_cap,
-        seed=seed)[0])  # fmt: skip
-    scores = regression_scores(y[rows], pred)
-    _, knn = _gather(folds, lambda s: knn_regress(x[s.train], y[s.train], x[s.test], cfg.knn_k,
-                                                  cfg.knn_temperature))  # fmt: skip
-    _, mean = _gather(folds, lambda s: np.full(s.test.size, y[s.train].mean()))
+        seed=seed, inner_folds=cfg.inner_folds)[0], y.size)  # fmt: skip
+    knn = _per_fold(folds, lambda s: knn_regress(x[s.train], y[s.train], x[s.test], cfg.knn_k,
+                                                 cfg.knn_temperature), y.size)  # fmt: skip
+    mean = _per_fold(folds, lambda s: np.full(s.test.size, y[s.train].mean()), y.size)
+    scores = fold_scores(regression_scores, y, pred, folds)
     return {
         "r2": scores["r2"],
         "mse": scores["mse"],
-        "chance_r2": regression_scores(y[rows], mean)["r2"],
-        "knn_r2": regression_scores(y[rows], knn)["r2"],
-        "n_test": int(rows.size),
+        "chance_r2": fold_scores(regression_scores, y, mean, folds)["r2"],
+        "knn_r2": fold_scores(regression_scores, y, knn, folds)["r2"],
     }
 
 
 def probe_labels(x, truth: Table, specs: list[LabelSpec], folds, cfg, seed=0, index=None):
-    """All label probes of one feature set: (metrics, notes)."""
-    metrics, notes = {}, []
+    """All label probes of one feature set: (metrics, notes, spread)."""
+    metrics, notes, spread = {}, [], {}
     for spec in specs:
-        values, note = probe_label(np.asarray(x, np.float64), truth, spec, folds, cfg, seed, index)
+        values, note, spreads = probe_label(np.asarray(x, np.float64), truth, spec, folds, cfg,
+                                            seed, index)  # fmt: skip
         metrics.update(values)
+        spread.update(spreads)
         if note:
             notes.append(note)
-    return metrics, notes
+    return metrics, notes, spread

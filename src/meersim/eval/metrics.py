@@ -20,7 +20,9 @@ from meersim.eval.probes import (
     classification_scores,
     fit_predict_classification,
     fit_predict_regression,
+    fold_scores,
     knn_fit_predict,
+    mean_spread,
     n_components_for_variance,
     out_of_fold,
     probe_components,
@@ -46,7 +48,10 @@ class EvalConfig:
     n_folds : cross-validation folds, grouped by field.
     n_components : PCA size of the probes; None = the 99%-variance count on the
         standardised training features, capped at ``pca_cap``.
-    ridge_alpha, logistic_C : regularisation of the linear probes.
+    ridge_alpha, logistic_C : fixed regularisation of the linear probes (sklearn's alpha
+        and C); None (default) = chosen per fold by inner cross-validation grouped by
+        field, one-standard-error rule (:mod:`meersim.eval.probes`).
+    inner_folds : folds of that inner cross-validation.
     knn_k, knn_temperature : DINO kNN (k neighbours, votes weighted exp(cos / T)).
     precision_k : neighbours for precision@k.
     count_bins : left edges of the source-count bins used as labels for precision@k.
@@ -58,8 +63,9 @@ class EvalConfig:
     n_folds: int = 5
     n_components: int | None = None
     pca_cap: int = 32
-    ridge_alpha: float = 1.0
-    logistic_C: float = 1.0
+    ridge_alpha: float | None = None
+    logistic_C: float | None = None
+    inner_folds: int = 5
     knn_k: int = 20
     knn_temperature: float = 0.07
     precision_k: int = 8
@@ -129,50 +135,46 @@ def _field_ids(truth: Table) -> np.ndarray:
 
 def evaluate_features(
     features: np.ndarray, truth: Table, folds, cfg: EvalConfig, seed: int = 0, label_specs=()
-) -> tuple[dict[str, float], dict[str, np.ndarray]]:
+) -> tuple[dict[str, float], dict[str, np.ndarray], dict[str, float]]:
     """All metrics for one feature set on the given folds.
 
-    Returns the metrics {name: value} and the out-of-fold predictions {target: array}.
+    Probe and kNN metrics are means over the folds of per-fold scores. Returns the
+    metrics {name: value}, the out-of-fold predictions {target: array} and the spread
+    {name: standard deviation over folds} of the per-fold metrics.
     """
     x = np.asarray(features, dtype=np.float64)
     n = len(truth)
     metrics: dict[str, float] = {}
+    spread: dict[str, float] = {}
     preds: dict[str, np.ndarray] = {}
     # one PCA size per fold, shared by every probe of this feature set
     sizes = [probe_components(x[s.train], cfg.n_components, cfg.pca_cap) for s in folds]
+    kw = {"seed": seed, "inner_folds": cfg.inner_folds}
 
     def oof(fit_predict, dtype=np.float64, **kwargs):
         out = np.full(n, np.nan) if np.dtype(dtype).kind == "f" else np.empty(n, dtype=dtype)
         for split, size in zip(folds, sizes, strict=True):
-            out[split.test] = fit_predict(x, split=split, n_components=size, seed=seed, **kwargs)[0]
+            out[split.test] = fit_predict(x, split=split, n_components=size, **kw, **kwargs)[0]
         return out
+
+    def record(prefix, per_fold):
+        for metric, values in per_fold.items():
+            metrics[f"{prefix}{metric}"], spread[f"{prefix}{metric}"] = mean_spread(values)
 
     targets, _ = _targets(truth, cfg)
     for name, y in targets.items():
         pred = oof(fit_predict_regression, target=y, alpha=cfg.ridge_alpha)
         preds[name] = pred
-        scores = regression_scores(y, pred)
-        metrics[f"{name}_mse"], metrics[f"{name}_r2"] = scores["mse"], scores["r2"]
+        record(f"{name}_", fold_scores(regression_scores, y, pred, folds))
     if "dominant_class" in truth.colnames:
         labels = np.asarray(truth["dominant_class"]).astype(str)
         pred = oof(fit_predict_classification, labels.dtype, labels=labels, C=cfg.logistic_C)
         preds["class"] = pred
-        scores = classification_scores(labels, pred)
-        metrics["class_accuracy"], metrics["class_macro_f1"] = (
-            scores["accuracy"],
-            scores["macro_f1"],
-        )
-        knn = out_of_fold(
-            knn_fit_predict,
-            folds,
-            n,
-            dtype=labels.dtype,
-            features=x,
-            labels=labels,
-            k=cfg.knn_k,
-            temperature=cfg.knn_temperature,
-        )
-        metrics["knn_class_accuracy"] = float(np.mean(knn == labels))
+        record("class_", fold_scores(classification_scores, labels, pred, folds))
+        knn = out_of_fold(knn_fit_predict, folds, n, dtype=labels.dtype, features=x,
+                          labels=labels, k=cfg.knn_k, temperature=cfg.knn_temperature)  # fmt: skip
+        per = fold_scores(classification_scores, labels, knn, folds)
+        record("knn_class_", {"accuracy": per["accuracy"]})
     metrics["probe_pca_components"] = float(np.mean(sizes))
     kind = cfg.search_index
     if kind == "auto":
@@ -187,8 +189,25 @@ def evaluate_features(
         metrics["precision_at_k_count"] = precision_at_k_all(x, labels, k, index)
     metrics["pca_components_99"] = n_components_for_variance(x)
     # --label COLUMN probes (meersim.eval.labels); their skip notes come from evaluate()
-    metrics.update(probe_labels(x, truth, label_specs, folds, cfg, seed, index)[0])
-    return metrics, preds
+    label_metrics, _, label_spread = probe_labels(x, truth, label_specs, folds, cfg, seed, index)
+    metrics.update(label_metrics)
+    spread.update(label_spread)
+    return metrics, preds, spread
+
+
+def mean_predictor(truth: Table, folds, cfg: EvalConfig) -> dict[str, tuple[float, float]]:
+    """Scores of predicting each regression target by its training-fold mean, on ``folds``.
+
+    The floor a probe should not fall far below: ``{"count_r2": (mean, spread), ...}``.
+    """
+    out = {}
+    for name, y in _targets(truth, cfg)[0].items():
+        pred = np.full(y.size, np.nan)
+        for s in folds:
+            pred[s.test] = y[s.train].mean()
+        for metric, values in fold_scores(regression_scores, y, pred, folds).items():
+            out[f"{name}_{metric}"] = mean_spread(values)
+    return out
 
 
 def evaluate(
@@ -206,10 +225,13 @@ def evaluate(
     same field-grouped folds. Returns a JSON-serialisable dict::
 
         {"metrics": {metric: {"model": v, "random_init": v, "raw_pca": v, ...}},
+         "spread": {metric: {set: std over folds}}, "mean_predictor": {metric: v},
          "split": {"note", "by_field", "n_folds", "n_fields"}, "n_crops", "dims",
          "config", "notes", "predictions" (not JSON; dropped by the writers)}
 
-    Metrics: see :data:`METRIC_INFO`. Missing or constant truth columns skip their
+    Probe and kNN metrics are means of per-fold scores, ``spread`` their standard
+    deviation over folds (NaN with one fold); ``mean_predictor`` scores the training-fold
+    mean on the same folds. Metrics: see :data:`METRIC_INFO`. Missing or constant truth columns skip their
     metrics (noted). ``labels``: truth columns probed as well (``COL``, ``COL:cat``,
     ``COL:num``; :mod:`meersim.eval.labels`), metrics ``COL:accuracy`` etc. With a
     ``split`` column every probe uses that official split instead of grouped CV.
@@ -240,14 +262,19 @@ def evaluate(
     if "dominant_class" not in truth.colnames:
         notes.append("no dominant_class column: class probes and kNN skipped")
     metrics: dict[str, dict] = {}
+    spread: dict[str, dict] = {}
     predictions = {}
     for name, feats in tqdm(sets.items(), desc="evaluate", unit="set", disable=not progress):
-        values, preds = evaluate_features(feats, truth, folds, cfg, seed, specs)
+        values, preds, spreads = evaluate_features(feats, truth, folds, cfg, seed, specs)
         predictions[name] = preds
         for metric, value in values.items():
             metrics.setdefault(metric, {})[name] = value
+        for metric, value in spreads.items():
+            spread.setdefault(metric, {})[name] = value
     return {
         "metrics": metrics,
+        "spread": spread,
+        "mean_predictor": {m: v for m, (v, _) in mean_predictor(truth, folds, cfg).items()},
         "split": {
             "note": note,
             "kind": split_kind,

@@ -42,6 +42,16 @@ def fmt(value) -> str:
     return esc(value)
 
 
+def fmt_pm(value, spread) -> str:
+    """``value ± spread`` (e.g. ``0.62 ± 0.05``), both to the spread's second significant
+    digit; plain :func:`fmt` when the spread is missing or not finite."""
+    ok = isinstance(value, (float, np.floating, int, np.integer)) and math.isfinite(value)
+    if spread is None or not ok or not math.isfinite(spread):
+        return fmt(value)
+    decimals = 4 if spread <= 0 else min(6, max(0, 1 - math.floor(math.log10(spread))))
+    return f"{float(value):.{decimals}f} &plusmn; {float(spread):.{decimals}f}"
+
+
 def table(header: Iterable[str], rows: Iterable[Iterable[str]]) -> str:
     """A table; ``header`` is plain text, ``rows`` hold HTML cells."""
     head = "".join(f"<th>{esc(h)}</th>" for h in header)

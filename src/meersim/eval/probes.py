@@ -2,7 +2,11 @@
 
 Lastufka et al. 2024 (A&A 690, A310) evaluate frozen features with linear probes on
 PCA-reduced features (source-count MSE) and FAISS search (precision@k). Here each probe
-is: standardise (fit on train) -> PCA (fit on train) -> ridge / logistic regression.
+is fitted on the training rows only: standardise -> clip to the training range -> PCA ->
+ridge / logistic regression, its regularisation chosen by an inner cross-validation
+grouped by field with the one-standard-error rule; regression predictions are clipped to
+the training targets' range. ``docs/eval.md`` ("Probe protocol") gives the reasons and
+the known-answer checks.
 
 Splits are by field: crops of one simulated observation share its noise, beam and uv
 coverage, and the seed study found such crops cluster by their observation's
@@ -11,17 +15,24 @@ sensitivity. A crop split would let a probe recognise the field instead of the c
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import warnings
+from dataclasses import dataclass, field
 
 import numpy as np
 from sklearn.decomposition import PCA
-from sklearn.linear_model import LogisticRegression, Ridge
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, f1_score, mean_squared_error, r2_score
-from sklearn.model_selection import GroupKFold, KFold
-from sklearn.pipeline import make_pipeline
+from sklearn.model_selection import KFold
 from sklearn.preprocessing import StandardScaler
 
 from meersim.errors import InputError
+
+# Regularisation grids, as penalty per training row (lambda): ridge alpha = lambda * n,
+# logistic C = 1 / (lambda * n). The largest values shrink a probe to the mean / class prior.
+RIDGE_LAMBDAS = 10.0 ** np.arange(-4.0, 4.01, 0.5)
+LOGISTIC_LAMBDAS = 10.0 ** np.arange(-4.0, 1.01, 1.0)
+MIN_TEST_FIELDS = 2
 
 
 # ----------------------------------------------------------------------------------
@@ -35,21 +46,55 @@ class Split:
     ----------
     train, test : int64 arrays of row indices
     by_field : bool
-        True when no field has crops on both sides; False for the one-field fallback.
+        True when no field has crops on both sides; False for the crop-split fallback.
+    groups : field id of every row (all N rows, not only train), or None; the inner
+        cross-validation that picks a probe's regularisation groups the training rows by it.
     """
 
     train: np.ndarray
     test: np.ndarray
     by_field: bool
+    groups: np.ndarray | None = field(default=None, compare=False, repr=False)
 
 
-def make_splits(field_ids: np.ndarray, n_folds: int = 5, seed: int = 0) -> tuple[list[Split], str]:
-    """Cross-validation folds grouped by field.
+def assign_fields(field_ids: np.ndarray, n_folds: int, seed: int = 0) -> dict:
+    """Fold index of each field: field counts per fold differ by at most one.
 
-    With two or more fields, ``GroupKFold`` (shuffled, ``min(n_folds, n_fields)`` folds):
-    every field's crops are all in train or all in test. With a single field there is
-    nothing to group by; the crops are split with a shuffled ``KFold`` instead and the
-    returned note says so.
+    Fields go largest first (ties in a seeded random order) to the fold with the fewest
+    fields, among those to the one with the fewest crops. Returns ``{field: fold}``.
+    """
+    fields, counts = np.unique(np.asarray(field_ids), return_counts=True)
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(fields.size)
+    order = order[np.argsort(-counts[order], kind="stable")]
+    n_fields, n_crops = np.zeros(n_folds, int), np.zeros(n_folds, int)
+    out = {}
+    for i in order:
+        open_ = np.flatnonzero(n_fields == n_fields.min())
+        j = int(open_[np.argmin(n_crops[open_])])
+        out[fields[i].item()] = j
+        n_fields[j] += 1
+        n_crops[j] += counts[i]
+    return out
+
+
+def _grouped_folds(field_ids: np.ndarray, k: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    fold_of = assign_fields(field_ids, k, seed)
+    fold = np.array([fold_of[f.item()] for f in field_ids])
+    rows = np.arange(field_ids.size)
+    return [(rows[fold != j], rows[fold == j]) for j in range(k)]
+
+
+def make_splits(
+    field_ids: np.ndarray, n_folds: int = 5, seed: int = 0, min_test_fields: int = MIN_TEST_FIELDS
+) -> tuple[list[Split], str]:
+    """Cross-validation folds grouped by field, each test fold holding >= ``min_test_fields`` fields.
+
+    With at least ``2 * min_test_fields`` fields: ``min(n_folds, n_fields // min_test_fields)``
+    folds (:func:`assign_fields`); every field's crops are all in train or all in test.
+    With fewer fields a field-grouped R^2 would rest on one field per test fold (for
+    field-level targets such as the noise rms it is undefined), so the crops are split
+    with a shuffled ``KFold`` instead and the returned note says so.
 
     Returns
     -------
@@ -61,25 +106,58 @@ def make_splits(field_ids: np.ndarray, n_folds: int = 5, seed: int = 0) -> tuple
     n = field_ids.size
     if n < 4:
         raise InputError("evaluation", "crops", f"only {n} crops; need at least 4 to split.")
+    if int(n_folds) < 2:
+        raise InputError("evaluation", "n_folds", f"must be >= 2, got {n_folds}.")
+    min_test_fields = max(1, int(min_test_fields))
     fields = np.unique(field_ids)
-    rows = np.arange(n)
-    if fields.size >= 2:
-        k = int(min(max(n_folds, 2), fields.size))
-        splitter = GroupKFold(n_splits=k, shuffle=True, random_state=seed)
-        folds = [
-            Split(np.sort(tr), np.sort(te), True)
-            for tr, te in splitter.split(rows, groups=field_ids)
-        ]
-        note = f"GroupKFold by field_id: {k} folds over {fields.size} fields"
+    if fields.size >= 2 * min_test_fields:
+        k = int(min(n_folds, fields.size // min_test_fields))
+        folds = [Split(tr, te, True, field_ids) for tr, te in _grouped_folds(field_ids, k, seed)]
+        per = np.bincount(list(assign_fields(field_ids, k, seed).values()), minlength=k)
+        note = (
+            f"folds grouped by field_id: {k} folds over {fields.size} fields "
+            f"({per.min()}-{per.max()} fields per test fold)"
+        )
         return folds, note
-    k = int(min(max(n_folds, 2), n))
+    k = int(min(n_folds, n))
     splitter = KFold(n_splits=k, shuffle=True, random_state=seed)
+    rows = np.arange(n)
     folds = [Split(np.sort(tr), np.sort(te), False) for tr, te in splitter.split(rows)]
+    what = "only one field" if fields.size == 1 else f"only {fields.size} fields"
     note = (
-        f"only one field: fell back to a {k}-fold split of crops (crops of one field share "
-        "noise and beam, so these scores are optimistic)"
+        f"{what} (field-grouped folds need >= {2 * min_test_fields}, {min_test_fields} per "
+        f"test fold): fell back to a {k}-fold split of crops; crops of one field share noise "
+        "and beam, so these scores are optimistic. Simulate more fields."
     )
     return folds, note
+
+
+def _inner_folds(split: Split, n_inner: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Folds of ``split.train`` (positions in it), grouped by field when it has >= 2 fields."""
+    n = split.train.size
+    if split.groups is not None:
+        groups = np.asarray(split.groups)[split.train]
+        n_groups = np.unique(groups).size
+        if n_groups >= 2:
+            return _grouped_folds(groups, int(min(n_inner, n_groups)), seed)
+    k = int(min(n_inner, n))
+    if k < 2:
+        return []
+    return list(KFold(n_splits=k, shuffle=True, random_state=seed).split(np.arange(n)))
+
+
+def one_se_choice(scores: np.ndarray, lambdas: np.ndarray, higher_is_better: bool) -> float:
+    """The largest ``lambdas`` whose mean score is within one standard error of the best.
+
+    ``scores``: [n_folds, n_lambdas]; the standard error is that of the best column
+    (std over folds / sqrt(n_folds)).
+    """
+    s = np.asarray(scores, float) * (1.0 if higher_is_better else -1.0)
+    mean = np.nanmean(s, axis=0)
+    best = int(np.nanargmax(mean))
+    se = np.nanstd(s[:, best], ddof=1) / np.sqrt(s.shape[0]) if s.shape[0] > 1 else 0.0
+    ok = np.flatnonzero(mean >= mean[best] - (se if np.isfinite(se) else 0.0))
+    return float(np.max(np.asarray(lambdas)[ok]))
 
 
 # ----------------------------------------------------------------------------------
@@ -117,56 +195,170 @@ def probe_components(train_features: np.ndarray, n_components: int | None, cap: 
     return int(max(1, min(n_components_for_variance(scaled), cap, limit)))
 
 
-def _pipeline(estimator, n_comp: int, seed: int):
-    return make_pipeline(StandardScaler(), PCA(n_components=n_comp, random_state=seed), estimator)
+@dataclass
+class Preprocess:
+    """Standardise, clip to the training range, PCA: all fitted on the training rows.
+
+    Clipping keeps a test row whose feature lies far outside what training saw (a unit
+    that is silent in every training field and fires in the test field) from being
+    extrapolated by the probe.
+    """
+
+    scaler: StandardScaler
+    low: np.ndarray
+    high: np.ndarray
+    pca: PCA
+
+    @classmethod
+    def fit(cls, x: np.ndarray, n_components: int, seed: int = 0) -> Preprocess:
+        """Fit on the training features ``x`` [n, D]."""
+        scaler = StandardScaler().fit(x)
+        z = scaler.transform(x)
+        pca = PCA(n_components=n_components, random_state=seed).fit(z)
+        return cls(scaler, z.min(axis=0), z.max(axis=0), pca)
+
+    def transform(self, x: np.ndarray) -> np.ndarray:
+        """[n, D] features -> [n, n_components]."""
+        z = np.clip(self.scaler.transform(x), self.low, self.high)
+        return self.pca.transform(z)
 
 
 # ----------------------------------------------------------------------------------
 # probes
 # ----------------------------------------------------------------------------------
-def fit_predict_regression(
+@dataclass(frozen=True)
+class ProbeFit:
+    """Test-row predictions of one probe, the PCA size and the regularisation used.
+
+    ``penalty`` is per training row (lambda: ridge alpha / n, or 1 / (C n) for logistic).
+    """
+
+    predictions: np.ndarray
+    n_components: int
+    penalty: float
+
+
+def ridge_path(z: np.ndarray, y: np.ndarray, z_test: np.ndarray, alphas) -> np.ndarray:
+    """Ridge (intercept unpenalised) predictions for ``z_test`` at every alpha: [n_test, n_alpha].
+
+    One SVD of the centred training features serves all alphas.
+    """
+    mean_z, mean_y = z.mean(axis=0), float(y.mean())
+    u, s, vt = np.linalg.svd(z - mean_z, full_matrices=False)
+    alphas = np.asarray(alphas, float)
+    shrink = s[None, :] / (s[None, :] ** 2 + alphas[:, None])  # [A, r]
+    coef = (shrink * (u.T @ (y - mean_y))[None, :]) @ vt  # [A, p]
+    return (z_test - mean_z) @ coef.T + mean_y
+
+
+def _setup(features, split, n_components, cap, seed):
+    x = np.asarray(features, dtype=np.float64)
+    n_comp = probe_components(x[split.train], n_components, cap)
+    prep = Preprocess.fit(x[split.train], n_comp, seed)
+    return prep.transform(x[split.train]), prep.transform(x[split.test]), n_comp
+
+
+def fit_regression(
     features: np.ndarray,
     target: np.ndarray,
     split: Split,
     n_components: int | None = None,
-    alpha: float = 1.0,
+    alpha: float | None = None,
     cap: int = 32,
     seed: int = 0,
-) -> tuple[np.ndarray, int]:
-    """Ridge regression on PCA-reduced standardised features, fitted on ``split.train``.
+    inner_folds: int = 5,
+) -> ProbeFit:
+    """Ridge probe fitted on ``split.train``, predicting ``split.test``.
 
-    Returns the predictions for ``split.test`` and the PCA size used.
+    ``alpha`` None: chosen from ``RIDGE_LAMBDAS * n_train`` by inner CV on the training rows
+    (grouped by field when ``split.groups`` is set; mean squared error; one-SE rule).
+    Predictions are clipped to the training targets' range.
     """
-    x = np.asarray(features, dtype=np.float64)
-    y = np.asarray(target, dtype=np.float64)
-    n_comp = probe_components(x[split.train], n_components, cap)
-    model = _pipeline(Ridge(alpha=alpha), n_comp, seed).fit(x[split.train], y[split.train])
-    return model.predict(x[split.test]), n_comp
+    y = np.asarray(target, dtype=np.float64)[split.train]
+    z, z_test, n_comp = _setup(features, split, n_components, cap, seed)
+    n = split.train.size
+    if alpha is None:
+        inner = _inner_folds(split, inner_folds, seed)
+        lam = 1.0
+        if inner:
+            alphas = RIDGE_LAMBDAS * n
+            mse = np.array(
+                [np.mean((ridge_path(z[tr], y[tr], z[te], alphas) - y[te, None]) ** 2, axis=0)
+                 for tr, te in inner]
+            )  # fmt: skip
+            lam = one_se_choice(mse, RIDGE_LAMBDAS, higher_is_better=False)
+        alpha = lam * n
+    pred = ridge_path(z, y, z_test, [alpha])[:, 0]
+    return ProbeFit(np.clip(pred, y.min(), y.max()), n_comp, float(alpha) / n)
 
 
-def fit_predict_classification(
+def _logistic(z, y, lam: float):
+    """Fitted logistic regression, or the single class when ``y`` has one."""
+    classes = np.unique(y)
+    if classes.size < 2:
+        return classes[0]
+    model = LogisticRegression(C=1.0 / (lam * y.size), max_iter=2000)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return model.fit(z, y)
+
+
+def _predict(model, z):
+    if isinstance(model, LogisticRegression):
+        return model.predict(z)
+    return np.full(z.shape[0], model)
+
+
+def fit_classification(
     features: np.ndarray,
     labels: np.ndarray,
     split: Split,
     n_components: int | None = None,
-    C: float = 1.0,
+    C: float | None = None,
     cap: int = 32,
     seed: int = 0,
-) -> tuple[np.ndarray, int]:
-    """Logistic regression on PCA-reduced standardised features, fitted on ``split.train``.
+    inner_folds: int = 5,
+) -> ProbeFit:
+    """Logistic probe fitted on ``split.train``, predicting ``split.test``.
 
-    With a single class among the training rows every test row gets that class.
-    Returns the predicted labels for ``split.test`` and the PCA size used (0 if no fit).
+    ``C`` None: chosen from ``1 / (LOGISTIC_LAMBDAS * n_train)`` by inner CV on the
+    training rows (grouped as for :func:`fit_regression`; accuracy; one-SE rule). With a
+    single class among the training rows every test row gets that class (PCA size 0).
     """
-    x = np.asarray(features, dtype=np.float64)
     y = np.asarray(labels)
-    classes = np.unique(y[split.train])
+    y_train = y[split.train]
+    classes = np.unique(y_train)
     if classes.size < 2:
-        return np.full(split.test.size, classes[0], dtype=y.dtype), 0
-    n_comp = probe_components(x[split.train], n_components, cap)
-    est = LogisticRegression(C=C, max_iter=2000)
-    model = _pipeline(est, n_comp, seed).fit(x[split.train], y[split.train])
-    return model.predict(x[split.test]), n_comp
+        return ProbeFit(np.full(split.test.size, classes[0], dtype=y.dtype), 0, float("nan"))
+    z, z_test, n_comp = _setup(features, split, n_components, cap, seed)
+    n = split.train.size
+    if C is None:
+        inner = _inner_folds(split, inner_folds, seed)
+        lam = 1e-2
+        if inner:
+            acc = np.array(
+                [[np.mean(_predict(_logistic(z[tr], y_train[tr], lam_), z[te]) == y_train[te])
+                  for lam_ in LOGISTIC_LAMBDAS] for tr, te in inner]
+            )  # fmt: skip
+            lam = one_se_choice(acc, LOGISTIC_LAMBDAS, higher_is_better=True)
+        C = 1.0 / (lam * n)
+    model = LogisticRegression(C=float(C), max_iter=2000)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model.fit(z, y_train)
+    return ProbeFit(model.predict(z_test), n_comp, 1.0 / (float(C) * n))
+
+
+def fit_predict_regression(features, target, split: Split, **kwargs) -> tuple[np.ndarray, int]:
+    """:func:`fit_regression` as (test predictions, PCA size)."""
+    fit = fit_regression(features, target, split, **kwargs)
+    return fit.predictions, fit.n_components
+
+
+def fit_predict_classification(features, labels, split: Split, **kwargs) -> tuple[np.ndarray, int]:
+    """:func:`fit_classification` as (test predictions, PCA size; 0 if no fit)."""
+    fit = fit_classification(features, labels, split, **kwargs)
+    return fit.predictions, fit.n_components
 
 
 def out_of_fold(predict, folds: list[Split], n: int, dtype=np.float64, **kwargs) -> np.ndarray:
@@ -188,8 +380,9 @@ def regression_scores(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float
     """``{"mse", "r2"}`` over rows with a prediction (MSE in the target's unit squared)."""
     y_true, y_pred = np.asarray(y_true, float), np.asarray(y_pred, float)
     ok = np.isfinite(y_pred) & np.isfinite(y_true)
-    if ok.sum() < 2:
-        return {"mse": float("nan"), "r2": float("nan")}
+    if ok.sum() < 2 or np.ptp(y_true[ok]) == 0:
+        mse = float(mean_squared_error(y_true[ok], y_pred[ok])) if ok.any() else float("nan")
+        return {"mse": mse, "r2": float("nan")}
     return {
         "mse": float(mean_squared_error(y_true[ok], y_pred[ok])),
         "r2": float(r2_score(y_true[ok], y_pred[ok])),
@@ -205,18 +398,33 @@ def classification_scores(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, f
     }
 
 
+def fold_scores(score, y_true: np.ndarray, y_pred: np.ndarray, folds: list[Split]) -> dict:
+    """Per-fold ``score(y_true[test], y_pred[test])`` dicts as ``{metric: [value per fold]}``."""
+    per = [score(np.asarray(y_true)[s.test], np.asarray(y_pred)[s.test]) for s in folds]
+    return {m: [p[m] for p in per] for m in per[0]}
+
+
+def mean_spread(values) -> tuple[float, float]:
+    """(mean, standard deviation with ddof=1) over folds, ignoring NaN; spread NaN for one fold."""
+    v = np.asarray(values, float)
+    v = v[np.isfinite(v)]
+    if v.size == 0:
+        return float("nan"), float("nan")
+    return float(v.mean()), float(v.std(ddof=1)) if v.size > 1 else float("nan")
+
+
 def regression_probe(features, target, split: Split, **kwargs) -> dict[str, float]:
-    """Fit on ``split.train``, score on ``split.test``: ``{"mse", "r2", "n_components"}``."""
-    pred, n_comp = fit_predict_regression(features, target, split, **kwargs)
-    scores = regression_scores(np.asarray(target)[split.test], pred)
-    return {**scores, "n_components": n_comp}
+    """Fit on ``split.train``, score on ``split.test``: ``{"mse", "r2", "n_components", "penalty"}``."""
+    fit = fit_regression(features, target, split, **kwargs)
+    scores = regression_scores(np.asarray(target)[split.test], fit.predictions)
+    return {**scores, "n_components": fit.n_components, "penalty": fit.penalty}
 
 
 def classification_probe(features, labels, split: Split, **kwargs) -> dict[str, float]:
-    """Fit on ``split.train``, score on ``split.test``: ``{"accuracy", "macro_f1", "n_components"}``."""
-    pred, n_comp = fit_predict_classification(features, labels, split, **kwargs)
-    scores = classification_scores(np.asarray(labels)[split.test], pred)
-    return {**scores, "n_components": n_comp}
+    """Fit on ``split.train``, score on ``split.test``: ``{"accuracy", "macro_f1", "n_components", "penalty"}``."""
+    fit = fit_classification(features, labels, split, **kwargs)
+    scores = classification_scores(np.asarray(labels)[split.test], fit.predictions)
+    return {**scores, "n_components": fit.n_components, "penalty": fit.penalty}
 
 
 # ----------------------------------------------------------------------------------

@@ -33,7 +33,7 @@ from meersim.eval.baselines import (
 )
 from meersim.eval.maps import write_maps
 from meersim.eval.metrics import FEATURE_SETS, METRIC_INFO, MODEL, EvalConfig, evaluate
-from meersim.eval.pages import fmt
+from meersim.eval.pages import fmt, fmt_pm
 from meersim.eval.plotting import new_figure, save_figure
 from meersim.io import make_dirs, write_json
 
@@ -261,6 +261,8 @@ def write_html(result: dict, figures: list[tuple[str, str]], path) -> Path:
         s for s in result["dims"] if s not in FEATURE_SETS
     ]
     rows = []
+    spread = result.get("spread", {})
+    floor = result.get("mean_predictor", {})
     for metric, values in result["metrics"].items():
         desc, unit, better = METRIC_INFO.get(metric, (metric, "", ""))
         finite = {s: v for s, v in values.items() if v is not None and np.isfinite(v)}
@@ -268,16 +270,20 @@ def write_html(result: dict, figures: list[tuple[str, str]], path) -> Path:
         if better and finite:
             best = (min if better == "lower" else max)(finite, key=finite.get)
         label = desc + (f" [{unit}]" if unit else "") + (f" ({better} is better)" if better else "")
-        cells = [f"<b>{fmt(values.get(s))}</b>" if s == best else fmt(values.get(s)) for s in sets]
-        rows.append([pages.esc(metric), pages.esc(label), *cells])
-    header = ["metric", "meaning", *(f"{s} (D={result['dims'][s]})" for s in sets)]
+        spreads = spread.get(metric, {})
+        cells = [fmt_pm(values.get(s), spreads.get(s)) for s in sets]
+        cells = [f"<b>{c}</b>" if s == best else c for s, c in zip(sets, cells, strict=True)]
+        rows.append([pages.esc(metric), pages.esc(label), *cells, fmt(floor.get(metric))])
+    header = ["metric", "meaning", *(f"{s} (D={result['dims'][s]})" for s in sets),
+              "training mean"]  # fmt: skip
     inputs = result.get("inputs", {})
     body = (
         f"<p>Embeddings: <code>{pages.esc(inputs.get('embeddings', ''))}</code>; dataset: "
         f"<code>{pages.esc(inputs.get('dataset', ''))}</code>; {result['n_crops']} crops.</p>"
         f"<p>Split: {pages.esc(result['split']['note'])}. Every feature set uses the same folds; "
-        "probe scores pool the out-of-fold predictions. Best value per row in bold.</p>"
-        + pages.table(header, rows)
+        "probe and kNN scores are means over the folds &plusmn; their standard deviation over "
+        "folds; 'training mean' scores predicting each fold's training mean. Best value per "
+        "row in bold.</p>" + pages.table(header, rows)
     )
     if result.get("notes"):
         body += "<h2>Notes</h2>" + pages.bullet_list(result["notes"])
