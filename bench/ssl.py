@@ -16,7 +16,7 @@ Usage: python bench/ssl.py [--out DIR] [--methods simclr,moco,byol,dino] [--epoc
        [--variants all|NAME,...] [--gpu | --quick] [--seed 0]
 ``--variants`` adds the runs of docs/train.md's study (``VARIANTS``: data, views, batch,
 backbone, DINO's collapse settings), each one change from its method's recipe. With
-``--out`` finished runs are kept and reused, so an interrupted study resumes.
+``--out`` finished training runs are kept and reused, so an interrupted study resumes.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ from meersim.datasets.store import open_store
 from meersim.eval.report import evaluate_run
 from meersim.pipelines.demo import SIZES, demo_dataset_mapping
 from meersim.ssl.embed import embed
-from meersim.ssl.train import TrainConfig, train
+from meersim.ssl.train import TrainConfig, read_training_checkpoint, train
 
 SETTINGS = {
     "cpu": {
@@ -133,24 +133,29 @@ def last_epoch(run_dir: Path) -> dict:
 
 
 def run_one(name, method, extra, setting, data, work, seed) -> dict:
-    """Train, embed (trained and random weights) and evaluate one run; reuses a finished one."""
+    """Train, embed (trained and random weights) and evaluate one run. With a kept work
+    directory, a finished training run is reused and only embedded and evaluated again."""
     run_dir, emb, rnd, ev = (work / name / p for p in ("run", "emb", "random", "eval"))
-    done = work / name / "result.json"
-    if done.is_file():
-        return json.loads(done.read_text())
     cfg = from_dict(TrainConfig, train_mapping(method, extra, setting, data, seed), name)
-    t0 = time.perf_counter()
-    ckpt = train(cfg, run_dir, overwrite=True, progress=False)
-    train_s = time.perf_counter() - t0
+    timing = work / name / "train_seconds.json"
+    ckpt = run_dir / "checkpoint.pth"
+    if timing.is_file() and read_training_checkpoint(run_dir)["epoch"] >= cfg.epochs:
+        train_s = json.loads(timing.read_text())["train_s"]
+    else:
+        t0 = time.perf_counter()
+        ckpt = train(cfg, run_dir, overwrite=True, progress=False)
+        train_s = time.perf_counter() - t0
+        timing.write_text(json.dumps({"train_s": train_s}))
     device = setting["device"]
-    embed(ckpt, data, emb, device=device, progress=False)
-    embed(ckpt, data, rnd, random_init=True, device=device, progress=False)
+    for out, random_init in ((emb, False), (rnd, True)):
+        if out.exists():
+            shutil.rmtree(out)  # made by this script
+        embed(ckpt, data, out, random_init=random_init, device=device, progress=False)
     result = evaluate_run(emb, ev, random_emb_dir=rnd, seed=seed, maps=False, tsne=False,
                           attention=False, device=device, progress=False)  # fmt: skip
-    row = {"name": name, "method": method, "train_s": train_s, "monitors": last_epoch(run_dir),
-           "metrics": result["metrics"], "config": to_dict(cfg)}  # fmt: skip
-    done.write_text(json.dumps(row, indent=1, default=str))
-    return row
+    return {"name": name, "method": method, "train_s": train_s, "monitors": last_epoch(run_dir),
+            "metrics": result["metrics"], "spread": result.get("spread", {}),
+            "config": to_dict(cfg)}  # fmt: skip
 
 
 def fmt(v) -> str:
@@ -174,6 +179,13 @@ def print_table(rows: list[dict], n_crops: int, setting: dict) -> None:
             watch += f" H {float(mon['teacher_entropy']):.2f}"
         print(f"{r['name']:15s} | " + " | ".join(cells)
               + f" | {watch:29s}| {float(mon['images_per_s']):6.1f}")  # fmt: skip
+    print("\ncount R², mean ± std over the field-grouped folds")
+    for r in rows:
+        mean, std = r["metrics"]["count_r2"], r.get("spread", {}).get("count_r2", {})
+        cells = [f"{label} {mean.get(s, float('nan')):.3f} ± {std.get(s, float('nan')):.3f}"
+                 for label, s in SETS]  # fmt: skip
+        gain = mean.get("model", float("nan")) - mean.get("random_init", float("nan"))
+        print(f"{r['name']:15s}  " + "   ".join(cells) + f"   trained - random {gain:+.3f}")
 
 
 def main(argv=None) -> None:

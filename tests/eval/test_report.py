@@ -25,6 +25,7 @@ def test_evaluate_run_writes_metrics_html_and_pngs(toy, tmp_path):
         "knn_class_accuracy",
         "precision_at_k_count",
         "pca_components_99",
+        "pca_map_count_structure",
     ):
         assert set(metrics["metrics"][name]) == {"model", "random_init", "raw_pca"}
     m = metrics["metrics"]

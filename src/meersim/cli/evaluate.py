@@ -31,6 +31,7 @@ SUMMARY_METRICS = (
     "precision_at_k_class",
     "precision_at_k_count",
     "pca_components_99",
+    "pca_map_count_structure",
 )
 
 

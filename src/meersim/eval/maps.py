@@ -32,6 +32,30 @@ def pca_2d(features: np.ndarray, seed: int = 0) -> np.ndarray:
     return coords
 
 
+def map_structure(coords: np.ndarray, values: np.ndarray, k: int = 10) -> float:
+    """How much of ``values``' variance a 2-D map's neighbourhoods explain: the R² of
+    predicting each point by the mean of its ``k`` nearest other points on the map.
+
+    About 0 when the map is unrelated to the values (a random colouring), near 1 when
+    they vary smoothly across it; the number behind "visible structure" in a map.
+    """
+    coords = np.asarray(coords, dtype=np.float64)
+    values = np.asarray(values, dtype=np.float64)
+    n = len(values)
+    if n < k + 2 or not np.isfinite(values).all() or values.var() == 0:
+        return float("nan")
+    d2 = ((coords[:, None, :] - coords[None, :, :]) ** 2).sum(-1) if n <= 4000 else None
+    if d2 is None:
+        from sklearn.neighbors import NearestNeighbors
+
+        idx = NearestNeighbors(n_neighbors=k + 1).fit(coords).kneighbors(coords)[1][:, 1:]
+    else:
+        np.fill_diagonal(d2, np.inf)
+        idx = np.argpartition(d2, k, axis=1)[:, :k]
+    predicted = values[idx].mean(axis=1)
+    return float(1.0 - ((values - predicted) ** 2).sum() / ((values - values.mean()) ** 2).sum())
+
+
 def tsne_2d(features: np.ndarray, seed: int = 0, perplexity: float = 30.0) -> np.ndarray:
     """t-SNE of the L2-normalised features (cosine geometry), float64 [N, 2].
 

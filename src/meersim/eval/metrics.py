@@ -90,6 +90,11 @@ METRIC_INFO = {
     "precision_at_k_class": ("search precision@k, same dominant class", "", "higher"),
     "precision_at_k_count": ("search precision@k, same source-count bin", "", "higher"),
     "pca_components_99": ("PCA components for 99% of the variance", "", ""),
+    "pca_map_count_structure": (
+        "PCA map: source-count R^2 from the 10 nearest points on the map",
+        "",
+        "higher",
+    ),
     "probe_pca_components": ("PCA size of the probes (mean over folds)", "", ""),
 }
 

@@ -31,7 +31,7 @@ from meersim.eval.baselines import (
     raw_pixel_pca,
     truth_for,
 )
-from meersim.eval.maps import write_maps
+from meersim.eval.maps import map_structure, pca_2d, write_maps
 from meersim.eval.metrics import FEATURE_SETS, METRIC_INFO, MODEL, EvalConfig, evaluate
 from meersim.eval.pages import fmt, fmt_pm
 from meersim.eval.plotting import new_figure, save_figure
@@ -115,6 +115,12 @@ def evaluate_run(
     result = evaluate(inputs.emb.vectors, inputs.truth, baselines, seed=seed, config=config,
                       progress=progress, labels=labels)  # fmt: skip
     result["notes"] = notes + result["notes"]
+    if "n_sources" in inputs.truth.colnames:
+        counts = np.asarray(inputs.truth["n_sources"], dtype=np.float64)
+        sets = {MODEL: inputs.emb.vectors, **baselines}
+        result["metrics"]["pca_map_count_structure"] = {
+            name: map_structure(pca_2d(feats, seed), counts) for name, feats in sets.items()
+        }
     result["inputs"] = {
         "embeddings": str(inputs.emb_dir),
         "dataset": str(inputs.ds_path),

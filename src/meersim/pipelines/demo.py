@@ -17,6 +17,7 @@ Steps (each skipped when its output exists, so a re-run resumes):
 
 from __future__ import annotations
 
+import csv
 import json
 import time
 from pathlib import Path
@@ -32,6 +33,7 @@ from meersim.eval.report import evaluate_run
 from meersim.io import make_dirs, write_json
 from meersim.pipelines.sweep import SweepConfig, run_sweep
 from meersim.ssl.embed import embed
+from meersim.ssl.methods.base import COLLAPSE_RANK_FLOOR, COLLAPSE_STD_FLOOR
 from meersim.ssl.train import TrainConfig, train
 
 # demo sizes: full (under 10 minutes on 2 CPU cores) and quick (tests, well under a minute)
@@ -166,32 +168,72 @@ def run_demo(out_dir="demo", quick: bool = False, seed: int = 0, device: str | N
     t = _header(6, "report", progress)
     timings["report"] = 0.0
     summary = _summary(metrics, table, leakage, open_store(ds_path), size, timings)
+    summary["training"] = _last_epoch(run_dir / "metrics.csv")
     summary["seconds_total_this_run"] = round(time.time() - t_all, 1)
     write_json(out / "summary.json", summary)
     index = _write_index(out, summary, metrics)
     timings["report"] = time.time() - t
     if progress:
-        for probe, label in (("count_probe", "source-count"),
-                             ("detected_count_probe", "count above 5 sigma")):  # fmt: skip
-            m = summary[probe]["mse"]
-            print(f"{label} probe MSE: trained {m.get('model', float('nan')):.3f}, "
-                  f"random weights {m.get('random_init', float('nan')):.3f}, "
-                  f"raw-pixel PCA {m.get('raw_pca', float('nan')):.3f}", flush=True)  # fmt: skip
+        print(_headline(summary), flush=True)
         print(f"\nReport: {index.resolve()}", flush=True)
     return index
 
 
+def _last_epoch(path: Path) -> dict:
+    """The collapse monitors and throughput of the training run's last epoch."""
+    with open(path, newline="") as fh:
+        last = list(csv.DictReader(fh))[-1]
+    keep = ("method", "epoch", "loss", "embedding_std", "effective_rank", "teacher_entropy",
+            "images_per_s")  # fmt: skip
+    return {k: (last[k] if k == "method" else float(last[k])) for k in keep if last.get(k)}
+
+
+def _headline(summary: dict) -> str:
+    """The demo's bars in a few lines: count R² against random weights, collapse, map."""
+    r2, spread = summary["count_probe"]["r2"], summary["count_probe"]["r2_spread"]
+    nan = float("nan")
+    sets = (("trained", "model"), ("random weights", "random_init"), ("raw-pixel PCA", "raw_pca"))
+    split = summary["split"]
+    folds = f"{split['n_folds']} " + ("field-grouped folds" if split["by_field"] else "crop folds")
+    lines = [f"source-count probe R² (mean ± std over {folds}): " + ", ".join(
+        f"{label} {r2.get(s, nan):.3f} ± {spread.get(s, nan):.3f}" for label, s in sets
+    )]  # fmt: skip
+    lines.append(
+        f"trained - random weights: {r2.get('model', nan) - r2.get('random_init', nan):+.3f}"
+    )
+    t = summary["training"]
+    watch = (
+        f"embedding std {t.get('embedding_std', nan):.3f} (floor {COLLAPSE_STD_FLOOR}), "
+        f"effective rank {t.get('effective_rank', nan):.1f} (floor {COLLAPSE_RANK_FLOOR})"
+    )
+    if "teacher_entropy" in t:
+        watch += f", teacher entropy {t['teacher_entropy']:.2f} nats"
+    lines.append(f"last epoch ({t.get('method')}): {watch}")
+    structure = summary["pca_map_count_structure"]
+    lines.append("PCA map structure by count (R² from map neighbours): " + ", ".join(
+        f"{label} {structure.get(s, nan):.3f}" for label, s in sets
+    ))  # fmt: skip
+    return "\n".join(lines)
+
+
 def _summary(metrics, table, leakage, store, size, timings) -> dict:
     m = metrics["metrics"]
+    spread = metrics.get("spread", {})
 
-    def pick(name):
-        return {k: v for k, v in m.get(name, {}).items() if v is not None}
+    def pick(name, source=m):
+        return {k: v for k, v in source.get(name, {}).items() if v is not None}
 
     return {
         "n_crops": int(store.n_crops),
         "n_fields": int(np.unique(store.field_ids).size),
         "crop_px": size["crop"],
-        "count_probe": {"mse": pick("count_mse"), "r2": pick("count_r2")},
+        "count_probe": {
+            "mse": pick("count_mse"),
+            "r2": pick("count_r2"),
+            "r2_spread": pick("count_r2", spread),
+        },  # fmt: skip
+        "pca_map_count_structure": pick("pca_map_count_structure"),
+        "split": {k: metrics["split"][k] for k in ("by_field", "n_folds", "n_fields", "note")},
         "detected_count_probe": {
             "mse": pick("detected_count_mse"),
             "r2": pick("detected_count_r2"),
@@ -224,12 +266,19 @@ def _summary(metrics, table, leakage, store, size, timings) -> dict:
 def _write_index(out: Path, summary: dict, metrics: dict) -> Path:
     sets = ("model", "random_init", "raw_pca")
     rows = []
+    count = summary["count_probe"]
+    rows.append(
+        [
+            pages.esc("count R² (± fold std)"),
+            *(pages.fmt_pm(count["r2"].get(s), count["r2_spread"].get(s)) for s in sets),
+        ]
+    )
     for label, probe, key in (("count MSE (sources²)", "count_probe", "mse"),
-                              ("count R²", "count_probe", "r2"),
-                              ("count above 5σ MSE (sources²)", "detected_count_probe", "mse"),
                               ("count above 5σ R²", "detected_count_probe", "r2")):  # fmt: skip
         vals = summary[probe][key]
         rows.append([pages.esc(label), *(pages.fmt(vals.get(s)) for s in sets)])
+    rows.append([pages.esc("PCA map structure by count (R²)"),
+                 *(pages.fmt(summary["pca_map_count_structure"].get(s)) for s in sets)])  # fmt: skip
     for label, key in (("log flux R²", "flux_probe_r2"), ("class accuracy", "class_accuracy"),
                        ("kNN class accuracy", "knn_class_accuracy"),
                        ("precision@k (count bin)", "precision_at_k_count")):  # fmt: skip
@@ -254,6 +303,7 @@ def _write_index(out: Path, summary: dict, metrics: dict) -> Path:
         "by field. Trained beats random weights on the source-count MSE: "
         f"<b>{summary['trained_beats_random_on_count_mse']}</b>; on the count of sources above "
         f"5&sigma;: <b>{summary['trained_beats_random_on_detected_count_mse']}</b>.</p>"
+        f"<p>{pages.esc(_headline(summary))}</p>".replace("\n", "<br>")
         + pages.table(["", "trained", "random weights", "raw-pixel PCA"], rows)
         + '<p>Full report: <a href="eval/index.html">eval/index.html</a></p>'
         + pages.figures([(f, f"eval/{f}") for f in figs], width=420)
