@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import warnings
+
 import click
 import numpy as np
 
-from meersim.clean import CleanConfig, clean_directory, parse_threshold
+from meersim.clean import (
+    CleanConfig,
+    CleanLimitWarning,
+    clean_directory,
+    limit_message,
+    parse_threshold,
+)
 from meersim.cli.options import (
     argument_default,
     field_default,
@@ -211,8 +219,15 @@ def clean(obs_dir, threshold, auto_mask_sigma, niter, gain, mgain, max_major, mu
             f"{row['level'] * 1e6:8.3f}  components {row['n_components']:6d}  [{row['phase']}]"
         )
 
-    result, written = clean_directory(obs_dir, config, output, progress=progress, callback=report)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CleanLimitWarning)  # printed as one line below
+        result, written = clean_directory(
+            obs_dir, config, output, progress=progress, callback=report
+        )
     click.echo(result.summary())
+    limit = limit_message(result.stop_reason, config)
+    if limit is not None:
+        click.echo(f"WARNING: {limit}", err=True)
     if result.interrupted:
         click.echo("interrupted by Ctrl-C: wrote the products of the model found so far.")
     for name, path in written.items():
