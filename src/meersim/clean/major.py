@@ -260,6 +260,8 @@ class _Loop:
     first_peak: float | None = None
     final_level: float = 0.0
     residual_stale: bool = False
+    minor_s: float = 0.0  # wall seconds in minor cycles
+    major_s: float = 0.0  # wall seconds re-gridding residuals
 
 
 def clean(
@@ -352,11 +354,15 @@ def _major_cycles(loop: _Loop, setup: _Setup, bar, callback) -> str:
             return STOP_MAX_MAJOR
         if loop.n_major > 0 and peak > 2.0 * loop.first_peak:
             return STOP_DIVERGING
+        t0 = time.perf_counter()
         minor = _minor_cycle(loop, setup, max(level, (1.0 - config.mgain) * peak), region)
+        t1 = time.perf_counter()
+        loop.minor_s += t1 - t0
         if minor.iterations:
             loop.residual_stale = True
             loop.residual = setup.residual_of(loop.model)
             loop.residual_stale = False
+            loop.major_s += time.perf_counter() - t1
             loop.n_major += 1
             bar.update()
         if minor.interrupted:
@@ -472,6 +478,7 @@ def _result(obs, setup: _Setup, loop: _Loop, stop_reason, interrupted, elapsed_s
         scales_px=tuple(float(s) for s in setup.scales_px),
         mask=loop.mask,
         elapsed_s=elapsed_s,
+        meta={"minor_s": loop.minor_s, "major_s": loop.major_s},
     )
 
 
