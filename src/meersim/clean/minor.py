@@ -45,6 +45,12 @@ GAUSSIAN_SIGMA_PER_SCALE = 3.0 / 16.0
 # The compiled Högbom loop returns to Python every this many iterations, so
 # Ctrl-C (which cannot interrupt compiled code) stops a long minor cycle promptly.
 HOGBOM_CHUNK = 5000
+# A Högbom minor cycle tracks every pixel above this fraction of its stopping
+# level, so pixels that sidelobes of new components lift over the level are
+# cleaned in the same pass instead of in another round (each round costs two
+# FFTs of twice the image). Measured on a 1024^2 MeerKAT field: 0.9 cut the
+# rounds from 32 to 10 with the same components (bench/clean.py).
+TRACK_FRACTION = 0.9
 
 
 @dataclass
@@ -82,6 +88,7 @@ def hogbom_active_set(
     region: np.ndarray | None = None,
     psf_peak: float = 1.0,
     scale_index: int = 0,
+    track_level: float | None = None,
 ) -> MinorCycleResult:
     """Högbom iterations on the pixels of ``image`` at or above ``stop_level``.
 
@@ -101,6 +108,10 @@ def hogbom_active_set(
         Only pixels where True may receive components (a clean mask).
     psf_peak : float
         ``psf`` value at the origin: component amplitude = gain x peak / psf_peak.
+    track_level : float, optional
+        Track (update exactly) every pixel at or above this level (<= ``stop_level``,
+        Jy/beam), so that pixels that sidelobes lift above ``stop_level`` are
+        cleaned in the same pass. Default ``stop_level``.
 
     Returns
     -------
@@ -108,7 +119,7 @@ def hogbom_active_set(
     """
     ny, nx = image.shape
     magnitude = np.abs(image)
-    active = magnitude >= stop_level
+    active = magnitude >= (stop_level if track_level is None else min(track_level, stop_level))
     if region is not None:
         active &= region
     candidates = np.flatnonzero(active)
@@ -198,6 +209,7 @@ def hogbom_minor_cycle(
     *,
     region: np.ndarray | None = None,
     max_rounds: int = 20,
+    track_fraction: float = TRACK_FRACTION,
 ) -> MinorCycleResult:
     """Högbom minor cycle: every pixel of ``residual`` ends below ``stop_level`` (PSF model).
 
@@ -206,7 +218,8 @@ def hogbom_minor_cycle(
     PSF (``convolver`` must hold the PSF under key ``"psf"``), and pixels that
     sidelobes lifted above ``stop_level`` form the next round's active set.
     So one minor cycle does what a dense Högbom would, and the major cycle
-    only corrects what the PSF cannot describe (gridding, w-term, MFS).
+    only corrects what the PSF cannot describe (gridding, w-term, MFS). Each
+    round tracks the pixels above ``track_fraction x stop_level``.
     """
     ny, nx = residual.shape
     work = np.array(residual, dtype=np.float32)
@@ -216,9 +229,8 @@ def hogbom_minor_cycle(
     last_peak = 0.0
     try:
         for _ in range(max_rounds):
-            part = hogbom_active_set(
-                work, psf, stop_level, gain, max_iter - iterations, region=region
-            )
+            part = hogbom_active_set(work, psf, stop_level, gain, max_iter - iterations,
+                                     region=region, track_level=track_fraction * stop_level)  # fmt: skip
             last_peak = part.last_peak
             if part.iterations:
                 parts.append(part)
