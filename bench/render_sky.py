@@ -68,7 +68,7 @@ def catalog(rng, n, shape, grid, sizes):
 def timed(cat, grid, renderer, min_seconds=0.5):
     """Components per second (repeats the draw until ``min_seconds`` have passed)."""
     runs, elapsed = 0, 0.0
-    while elapsed < min_seconds:
+    while runs == 0 or elapsed < min_seconds:
         t0 = time.perf_counter()
         sky = render_sky(cat, grid, renderer=renderer)
         elapsed += time.perf_counter() - t0

@@ -7,14 +7,16 @@ r0 = FWHM / (2 (ln 2)^n) (``meersim.catalogs.schema.sersic_scale_radius``).
 Sersic rows are cut at rho = SERSIC_TRUNCATION_FWHM x 2 (ln 2)^n, i.e.
 7 FWHM along each axis, as galsim's ``trunc``.
 
-The integral is Gauss-Legendre quadrature per pixel with an order chosen from
-how much the profile changes across that pixel (``_order``): one node where the
-profile is nearly flat, up to ``MAX_ORDER`` x ``MAX_ORDER`` near the centre.
-Pixels crossed by the lines through the centre are split along them, and the
-nodes are graded towards the centre side (x = x_near + L s^k, k = max(2, 2n)),
-which makes the cusp of exp(-rho^(1/n)) smooth in s. Pixels whose brightest
-point holds less than ``NEGLIGIBLE`` of the component's flux take the value at
-their centre. The stamp is then normalised to the component's flux, so the
+The integral is Gauss-Legendre quadrature per pixel. Its order comes from the
+exact range of rho over the pixel: the fewest nodes that integrate exp(-D t),
+D the change of ln I across the pixel, to ``PIXEL_TOLERANCE`` of the
+component's flux (``_order_table``); one node where the profile is nearly flat.
+Pixels in the core (ln of peak over value < ``CORE``) take ``MAX_ORDER`` nodes,
+split along the lines through the centre and graded towards it (x = x_near +
+L s^k, k = max(2, 2n)), which makes the cusp of exp(-rho^(1/n)) smooth in s.
+Pixels crossed by a Sersic truncation edge integrate each node column's exact
+chord of the truncation ellipse. Pixels whose brightest point is below
+``PIXEL_TOLERANCE`` of the flux take the value at their centre. The stamp is then normalised to the component's flux, so the
 light beyond it is folded back (as the galsim path does). Accuracy against
 galsim's own drawing: ``tests/sky/test_render.py``; method: ``docs/sky.md``.
 """
@@ -30,9 +32,20 @@ import numpy as np
 MAX_ORDER = 10
 #: Gauss-Legendre order per axis in pixels crossed by a Sersic truncation edge.
 EDGE_ORDER = 6
-#: Pixels whose peak value times their area is below this fraction of the
-#: component's total flux are taken at their centre value.
-NEGLIGIBLE = 1e-7
+#: Pixels whose brightest point is below this fraction of the component's flux
+#: (per px^2) take the profile at their centre.
+PIXEL_TOLERANCE = 1e-7
+#: Pixels entirely beyond the radius holding all but this fraction of the flux are 0.
+CUT_FRACTION = 1e-5
+#: Gauss-Legendre order per axis (per half, split at the centre) in the core of n <= 1 profiles.
+CORE_ORDER_EXPONENTIAL = 6
+#: Target relative error of every other pixel's integral; relaxed for faint
+#: pixels to an absolute error of STAMP_TOLERANCE x flux / (pixels in the stamp).
+REL_TOLERANCE = 1e-4
+STAMP_TOLERANCE = 1e-4
+#: Pixels whose brightest point lies within this of the cusp (in rho^(1/n), i.e.
+#: ln of the peak over the value) take MAX_ORDER nodes graded towards it.
+CORE = 1.0
 
 
 def _gauss_legendre_table(max_order: int) -> tuple[np.ndarray, np.ndarray]:
@@ -47,6 +60,29 @@ def _gauss_legendre_table(max_order: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 _NODES, _WEIGHTS = _gauss_legendre_table(MAX_ORDER)
+_DECADES = 12
+
+
+def _order_table(nodes, weights) -> np.ndarray:
+    """[MAX_ORDER + 1, _DECADES]: the largest ln-change D across a pixel for which m nodes
+    integrate exp(-D t) over [0, 1] to a relative error below 10^-k."""
+    table = np.zeros((MAX_ORDER + 1, _DECADES))
+    for m in range(1, MAX_ORDER + 1):
+        for k in range(_DECADES):
+            lo, hi = 0.0, 200.0
+            for _ in range(60):
+                d = 0.5 * (lo + hi)
+                exact = -np.expm1(-d) / d
+                approx = float(np.sum(weights[m, :m] * np.exp(-d * nodes[m, :m])))
+                if abs(approx / exact - 1.0) < 10.0**-k:
+                    lo = d
+                else:
+                    hi = d
+            table[m, k] = lo
+    return table
+
+
+_ORDER_TABLE = _order_table(_NODES, _WEIGHTS)
 
 
 @numba.njit(cache=True, inline="always")
@@ -62,27 +98,47 @@ def _profile(rho2, inv_n, rho_t2):
 
 
 @numba.njit(cache=True)
-def _order(change):
-    """Gauss-Legendre nodes per axis for a profile whose log changes by ``change`` across a pixel."""
-    if change < 0.05:
-        return 1
-    if change < 0.4:
-        return 2
-    if change < 1.2:
-        return 3
-    if change < 2.5:
-        return 4
-    if change < 4.5:
-        return 6
-    if change < 8.0:
-        return 8
+def _order(change, rel_tol, table):
+    """Fewest nodes per axis that integrate a profile whose ln changes by ``change`` across
+    the pixel to ``rel_tol`` (plain Gauss-Legendre, from ``_order_table``)."""
+    k = min(max(int(-math.log10(rel_tol)), 0), _DECADES - 1)
+    for m in range(1, MAX_ORDER + 1):
+        if table[m, k] >= change:
+            return m
     return MAX_ORDER
+
+
+@numba.njit(cache=True, inline="always")
+def _edge_min(qa, qb, qc, x0, y0, x1, y1):
+    """Smallest rho^2 on the segment (x0, y0)-(x1, y1)."""
+    ex, ey = x1 - x0, y1 - y0
+    a = qa * ex * ex + 2.0 * qb * ex * ey + qc * ey * ey
+    b = qa * x0 * ex + qb * (x0 * ey + y0 * ex) + qc * y0 * ey
+    t = 0.0 if a <= 0.0 else min(max(-b / a, 0.0), 1.0)
+    x, y = x0 + t * ex, y0 + t * ey
+    return qa * x * x + 2.0 * qb * x * y + qc * y * y
+
+
+@numba.njit(cache=True)
+def _rho2_range(qa, qb, qc, xa, ya, xb, yb):
+    """Smallest and largest rho^2 over the rectangle [xa, xb] x [ya, yb] not holding the centre."""
+    lo = min(
+        min(_edge_min(qa, qb, qc, xa, ya, xb, ya), _edge_min(qa, qb, qc, xa, yb, xb, yb)),
+        min(_edge_min(qa, qb, qc, xa, ya, xa, yb), _edge_min(qa, qb, qc, xb, ya, xb, yb)),
+    )
+    hi = 0.0
+    for x in (xa, xb):
+        for y in (ya, yb):
+            hi = max(hi, qa * x * x + 2.0 * qb * x * y + qc * y * y)
+    return lo, hi
 
 
 @numba.njit(cache=True)
 def _segment(lo, hi, m, graded, power, nodes, weights, pos, wts):
     """Nodes in [lo, hi] (graded towards ``lo`` when asked), appended from index 0; returns count."""
     length = hi - lo
+    # the Jacobian power s^(power - 1) must itself be integrated exactly: 2m > power - 1
+    graded = graded and 2 * m >= power
     for i in range(m):
         s = nodes[m, i]
         if graded:
@@ -167,17 +223,95 @@ def _edge_pixel(dx, dy, qa, qb, qc, inv_n, rho_t2, m, graded, power, nodes, weig
     return value
 
 
+@numba.njit(cache=True, inline="always")
+def _sinhc(a):
+    """sinh(a) / a."""
+    a2 = a * a
+    if a2 < 0.25:
+        return 1.0 + a2 * (1.0 / 6.0 + a2 * (1.0 / 120.0 + a2 / 5040.0))
+    return math.sinh(a) / a
+
+
+@numba.njit(cache=True, inline="always")
+def value_slope(rho, inv_n):
+    """d rho^(1/n) / d rho."""
+    if inv_n == 1.0:
+        return 1.0
+    return inv_n * math.exp((inv_n - 1.0) * math.log(rho))
+
+
 @numba.njit(cache=True)
-def _draw_stamp(stamp, fx, fy, half, qa, qb, qc, inv_n, rho_t2, flux_norm, half_diag, nodes,
-                weights):  # fmt: skip
+def _tilted_nodes(centre, rate, m, nodes, weights, pos, wts):
+    """Nodes on [centre - 1/2, centre + 1/2] for f(t) = exp(rate (t - centre)) g(t), g smooth.
+
+    The substitution that turns exp(rate t) into a uniform density leaves only g
+    to Gauss-Legendre; the returned weights include exp(-rate (t - centre)), so
+    sum(wts * f(pos)) integrates f.
+    """
+    if abs(rate) < 1e-6:
+        return _segment(centre - 0.5, centre + 0.5, m, False, 1.0, nodes, weights, pos, wts)
+    lo = math.exp(-0.5 * rate)
+    span = math.exp(0.5 * rate) - lo
+    for i in range(m):
+        t = math.log(lo + nodes[m, i] * span) / rate
+        pos[i] = centre + t
+        wts[i] = weights[m, i] * span / (rate * math.exp(rate * t))
+    return m
+
+
+@numba.njit(cache=True)
+def _tilted_pixel(dx, dy, qa, qb, qc, inv_n, rho_t2, lo2, rel_tol, nodes, weights, table, xs,
+                  wx, ys, wy):  # fmt: skip
+    """Integral over the pixel centred (dx, dy) px, away from the core and any truncation edge.
+
+    ln I is nearly linear across such a pixel: its gradient at the centre is
+    taken out exactly by :func:`_tilted_nodes`; the order is set by what is
+    left, the curvature of ln I over the pixel (~ |Hessian| / 8).
+    """
+    rho2 = qa * dx * dx + 2.0 * qb * dx * dy + qc * dy * dy
+    rho = math.sqrt(rho2)
+    # ln I = -rho^(1/n): gradient and the scale of its second derivative (px^-2)
+    d1 = inv_n * rho ** (inv_n - 1.0)
+    gx = -d1 * (qa * dx + qb * dy) / rho
+    gy = -d1 * (qb * dx + qc * dy) / rho
+    lam = 0.5 * (qa + qc) + math.sqrt(0.25 * (qa - qc) ** 2 + qb * qb)  # largest eigenvalue
+    rho_lo = math.sqrt(lo2)
+    curvature = inv_n * rho_lo ** (inv_n - 1.0) * lam / rho_lo
+    curvature += abs(inv_n * (inv_n - 1.0)) * rho_lo ** (inv_n - 2.0) * lam
+    m = _order(0.25 * curvature, rel_tol, table)
+    if m == 1:  # the exact integral of exp(g . t) over the pixel times the centre value
+        return _profile(rho2, inv_n, rho_t2) * _sinhc(0.5 * gx) * _sinhc(0.5 * gy)
+    kx = _tilted_nodes(dx, gx, m, nodes, weights, xs, wx)
+    ky = _tilted_nodes(dy, gy, m, nodes, weights, ys, wy)
+    value = 0.0
+    for b in range(ky):
+        py = ys[b]
+        row = 0.0
+        for a in range(kx):
+            px = xs[a]
+            row += wx[a] * _profile(qa * px * px + 2.0 * qb * px * py + qc * py * py, inv_n, rho_t2)
+        value += wy[b] * row
+    return value
+
+
+@numba.njit(cache=True)
+def _draw_stamp(stamp, fx, fy, half, qa, qb, qc, inv_n, rho_t2, rho_cut2, flux_norm, nodes,
+                weights, table):  # fmt: skip
     """Fill ``stamp`` [2 half + 1]^2 with pixel integrals; its centre pixel lies (fx, fy) px
     from the component's centre.
 
     ``qa, qb, qc``: rho^2 = qa dx^2 + 2 qb dx dy + qc dy^2 (px^-2); ``flux_norm`` the
-    profile's total integral (px^2), ``half_diag`` the pixel's half-diagonal in rho.
+    profile's total integral (px^2). Pixels entirely beyond rho^2 = ``rho_cut2`` are 0.
     Returns the stamp's sum.
     """
     side = 2 * half + 1
+    lam = 0.5 * (qa + qc) + math.sqrt(0.25 * (qa - qc) ** 2 + qb * qb)  # largest eigenvalue
+    skip2 = (
+        math.sqrt(rho_cut2) + math.sqrt(0.5 * lam)
+    ) ** 2  # rho_c beyond it: pixel beyond the cut
+    core_order = MAX_ORDER if inv_n < 1.0 else CORE_ORDER_EXPONENTIAL
+    abs_tol = STAMP_TOLERANCE * flux_norm / (side * side)
+    reach = math.sqrt(0.5 * lam)  # the largest change of rho from a pixel's centre to its edge
     power = max(2.0, 2.0 / inv_n)
     xs = np.empty(4 * MAX_ORDER)
     wx = np.empty(4 * MAX_ORDER)
@@ -188,25 +322,71 @@ def _draw_stamp(stamp, fx, fy, half, qa, qb, qc, inv_n, rho_t2, flux_norm, half_
         dy = fy + (j - half)
         for i in range(side):
             dx = fx + (i - half)
+            if qa * dx * dx + 2.0 * qb * dx * dy + qc * dy * dy > skip2:
+                stamp[j, i] = 0.0
+                continue
             rho2 = qa * dx * dx + 2.0 * qb * dx * dy + qc * dy * dy
-            rho_c = math.sqrt(max(rho2, 0.0))
-            rho_min = rho_c - half_diag
-            if rho_min > 0.0:
-                peak = _profile(rho_min * rho_min, inv_n, rho_t2)
-                if peak < NEGLIGIBLE * flux_norm:
-                    value = _profile(rho2, inv_n, rho_t2)
+            rho_lo = math.sqrt(rho2) - reach  # rho is at least this over the pixel
+            # (rho_lo + 2 reach)^2 = rho2 + reach (2 rho_lo + 3 reach): the pixel's largest rho
+            if (
+                rho_lo > 0.0
+                and rho_lo * rho_lo < rho_cut2
+                and rho2 + reach * (2.0 * rho_lo + 3.0 * reach) < rho_t2
+            ):
+                ln_lo = rho_lo if inv_n == 1.0 else math.exp(inv_n * math.log(rho_lo))
+                peak = math.exp(-ln_lo)
+                value = _profile(rho2, inv_n, rho_t2)
+                if peak < PIXEL_TOLERANCE * flux_norm:
                     stamp[j, i] = value
                     total += value
                     continue
-                # d ln I / d rho = rho^(1/n - 1) / n: largest at rho_min for n >= 1
-                slope = inv_n * max(rho_min ** (inv_n - 1.0), (rho_c + half_diag) ** (inv_n - 1.0))
-                m = _order(slope * 2.0 * half_diag)
-                graded = m >= 4
+                # ln I = -rho^(1/n) is nearly linear over the pixel when its curvature
+                # (~ |Hessian| / 4 over the pixel) is small: one tilted node suffices
+                if inv_n == 1.0:
+                    curvature = lam / rho_lo
+                else:
+                    curvature = inv_n * lam * (ln_lo / (rho_lo * rho_lo)) * (1.0 + abs(inv_n - 1.0))
+                if (0.25 * curvature) ** 2 < 24.0 * max(REL_TOLERANCE, abs_tol / peak):
+                    rho = math.sqrt(rho2)
+                    d1 = value_slope(rho, inv_n) / rho
+                    gx = -d1 * (qa * dx + qb * dy)
+                    gy = -d1 * (qb * dx + qc * dy)
+                    value *= _sinhc(0.5 * gx) * _sinhc(0.5 * gy)
+                    stamp[j, i] = value
+                    total += value
+                    continue
+            if abs(dx) < 0.5 and abs(dy) < 0.5:  # the pixel holding the centre
+                m, graded = core_order, True
+                lo2, hi2 = _rho2_range(qa, qb, qc, dx - 0.5, dy - 0.5, dx + 0.5, dy + 0.5)
             else:
-                m = MAX_ORDER
-                graded = True
-            if rho_c + half_diag > math.sqrt(rho_t2):
-                # the truncation edge may cross the pixel: integrate each column's chord
+                lo2, hi2 = _rho2_range(qa, qb, qc, dx - 0.5, dy - 0.5, dx + 0.5, dy + 0.5)
+                if lo2 > rho_t2 or lo2 > rho_cut2:
+                    stamp[j, i] = 0.0
+                    continue
+                ln_lo = math.exp(0.5 * inv_n * math.log(lo2)) if lo2 > 0.0 else 0.0
+                peak = math.exp(-ln_lo)
+                if peak < PIXEL_TOLERANCE * flux_norm:
+                    value = _profile(
+                        qa * dx * dx + 2.0 * qb * dx * dy + qc * dy * dy, inv_n, rho_t2
+                    )
+                    stamp[j, i] = value
+                    total += value
+                    continue
+                if ln_lo < CORE:
+                    m, graded = core_order, True
+                elif hi2 <= rho_t2:
+                    rel_tol = max(REL_TOLERANCE, abs_tol / peak)
+                    value = _tilted_pixel(dx, dy, qa, qb, qc, inv_n, rho_t2, lo2, rel_tol, nodes,
+                                          weights, table, xs, wx, ys, wy)  # fmt: skip
+                    stamp[j, i] = value
+                    total += value
+                    continue
+                else:
+                    change = math.exp(0.5 * inv_n * math.log(rho_t2)) - ln_lo
+                    m = _order(change, REL_TOLERANCE, table)
+                    graded = False
+            if hi2 > rho_t2:
+                # the truncation edge crosses the pixel: integrate each column's chord
                 value = _edge_pixel(dx, dy, qa, qb, qc, inv_n, rho_t2, max(m, EDGE_ORDER),
                                     graded, power, nodes, weights, xs, wx, ys, wy)  # fmt: skip
                 stamp[j, i] = value
@@ -229,8 +409,8 @@ def _draw_stamp(stamp, fx, fy, half, qa, qb, qc, inv_n, rho_t2, flux_norm, half_
 
 
 @numba.njit(cache=True)
-def _render_all(cube, x, y, ix, iy, half, r0a, r0b, beta, inv_n, rho_t2, flux_norm,
-                channel_flux, nodes, weights):  # fmt: skip
+def _render_all(cube, x, y, ix, iy, half, r0a, r0b, beta, inv_n, rho_t2, rho_cut2, flux_norm,
+                channel_flux, nodes, weights, table):  # fmt: skip
     """Draw every component and add ``stamp / sum * channel_flux[k, c]`` into ``cube`` (Jy/pixel)."""
     nchan, ny, nx = cube.shape
     biggest = 2 * half.max() + 1
@@ -243,10 +423,10 @@ def _render_all(cube, x, y, ix, iy, half, r0a, r0b, beta, inv_n, rho_t2, flux_no
         qa = c * c * ia + s * s * ib
         qb = c * s * (ia - ib)
         qc = s * s * ia + c * c * ib
-        half_diag = math.sqrt(0.5) / r0b[k]  # r0b <= r0a: the steepest axis
         view = stamp[:side, :side]
         total = _draw_stamp(view, ix[k] - x[k], iy[k] - y[k], h, qa, qb, qc, inv_n[k],
-                            rho_t2[k], flux_norm[k], half_diag, nodes, weights)  # fmt: skip
+                            rho_t2[k], rho_cut2[k], flux_norm[k], nodes, weights,
+                            table)  # fmt: skip
         if not total > 0.0:
             continue
         x0 = ix[k] - h
@@ -256,6 +436,14 @@ def _render_all(cube, x, y, ix, iy, half, r0a, r0b, beta, inv_n, rho_t2, flux_no
                 v = view[j, i] / total
                 for ch in range(nchan):
                     cube[ch, y0 + j, x0 + i] += np.float32(v * channel_flux[k, ch])
+
+
+def cut_radius(n):
+    """rho beyond which an untruncated exp(-rho^(1/n)) holds CUT_FRACTION of its flux."""
+    from scipy.special import gammainccinv
+
+    n = np.asarray(n, dtype=np.float64)
+    return gammainccinv(2 * n, CUT_FRACTION) ** n
 
 
 def profile_integral(r0a, r0b, n, rho_t):
@@ -290,5 +478,6 @@ def render_profiles(cube, x, y, half, major_pix, minor_pix, beta_rad, n, truncat
     x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
     _render_all(cube, x, y, np.round(x).astype(np.int64), np.round(y).astype(np.int64),
                 np.asarray(half, np.int64), r0a, r0b, np.asarray(beta_rad, np.float64),
-                1.0 / n, rho_t2, profile_integral(r0a, r0b, n, rho_t),
-                np.ascontiguousarray(channel_flux, dtype=np.float64), _NODES, _WEIGHTS)  # fmt: skip
+                1.0 / n, rho_t2, cut_radius(n) ** 2, profile_integral(r0a, r0b, n, rho_t),
+                np.ascontiguousarray(channel_flux, dtype=np.float64), _NODES, _WEIGHTS,
+                _ORDER_TABLE)  # fmt: skip
