@@ -29,7 +29,14 @@ import numba
 import numpy as np
 
 #: Largest Gauss-Legendre order per axis (near the centre of a component).
-MAX_ORDER = 10
+MAX_ORDER = 16
+#: Most Gauss-Legendre nodes per axis for tilted nodes; more curved pixels go polar.
+TILT_MAX_ORDER = 6
+#: Gauss-Legendre nodes per arc (between corner angles) of a pixel integrated in polar
+#: coordinates (the pixel holding the centre, and pixels too curved for tilted nodes).
+POLAR_ORDER = 12
+#: Gauss-Legendre nodes of the enclosed-flux integral of a Sersic (n != 1) profile.
+POLAR_ENCLOSED_ORDER = 16
 #: Gauss-Legendre order per axis in pixels crossed by a Sersic truncation edge.
 EDGE_ORDER = 6
 #: Pixels whose brightest point is below this fraction of the component's flux
@@ -37,8 +44,6 @@ EDGE_ORDER = 6
 PIXEL_TOLERANCE = 1e-7
 #: Pixels entirely beyond the radius holding all but this fraction of the flux are 0.
 CUT_FRACTION = 1e-5
-#: Gauss-Legendre order per axis (per half, split at the centre) in the core of n <= 1 profiles.
-CORE_ORDER_EXPONENTIAL = 6
 #: Target relative error of every other pixel's integral; relaxed for faint
 #: pixels to an absolute error of STAMP_TOLERANCE x flux / (pixels in the stamp).
 REL_TOLERANCE = 1e-4
@@ -266,7 +271,8 @@ def _tilted_pixel(dx, dy, qa, qb, qc, inv_n, rho_t2, lo2, rel_tol, nodes, weight
 
     ln I is nearly linear across such a pixel: its gradient at the centre is
     taken out exactly by :func:`_tilted_nodes`; the order is set by what is
-    left, the curvature of ln I over the pixel (~ |Hessian| / 8).
+    left, the curvature of ln I over the pixel (~ |Hessian| / 8). Returns -1
+    when that needs MAX_ORDER nodes or more.
     """
     rho2 = qa * dx * dx + 2.0 * qb * dx * dy + qc * dy * dy
     rho = math.sqrt(rho2)
@@ -279,6 +285,8 @@ def _tilted_pixel(dx, dy, qa, qb, qc, inv_n, rho_t2, lo2, rel_tol, nodes, weight
     curvature = inv_n * rho_lo ** (inv_n - 1.0) * lam / rho_lo
     curvature += abs(inv_n * (inv_n - 1.0)) * rho_lo ** (inv_n - 2.0) * lam
     m = _order(0.25 * curvature, rel_tol, table)
+    if m > TILT_MAX_ORDER:
+        return -1.0  # too curved for one tilt: the caller splits and grades instead
     if m == 1:  # the exact integral of exp(g . t) over the pixel times the centre value
         return _profile(rho2, inv_n, rho_t2) * _sinhc(0.5 * gx) * _sinhc(0.5 * gy)
     kx = _tilted_nodes(dx, gx, m, nodes, weights, xs, wx)
@@ -294,22 +302,106 @@ def _tilted_pixel(dx, dy, qa, qb, qc, inv_n, rho_t2, lo2, rel_tol, nodes, weight
     return value
 
 
+@numba.njit(cache=True, inline="always")
+def _enclosed(t, inv_n, rho_t, nodes, weights):
+    """F(t) = integral_0^t exp(-s^(1/n)) s ds (with s capped at the truncation ``rho_t``).
+
+    Analytic for n = 1; otherwise 16-node Gauss-Legendre after s = t v^(2n), which
+    turns the integrand into the smooth 2n t^2 v^(4n-1) exp(-t^(1/n) v^2).
+    """
+    t = min(t, rho_t)
+    if t <= 0.0:
+        return 0.0
+    if inv_n == 1.0:
+        return -math.expm1(-t) - t * math.exp(-t)
+    big_t = math.exp(inv_n * math.log(t))
+    n = 1.0 / inv_n
+    acc = 0.0
+    for i in range(POLAR_ENCLOSED_ORDER):
+        v = nodes[POLAR_ENCLOSED_ORDER, i]
+        acc += weights[POLAR_ENCLOSED_ORDER, i] * math.exp(
+            (4.0 * n - 1.0) * math.log(v) - big_t * v * v
+        )
+    return 2.0 * n * t * t * acc
+
+
 @numba.njit(cache=True)
-def _draw_stamp(stamp, fx, fy, half, qa, qb, qc, inv_n, rho_t2, rho_cut2, flux_norm, nodes,
-                weights, table):  # fmt: skip
+def _polar_pixel(x0, x1, y0, y1, ca, sa, r0a, r0b, inv_n, rho_t, nodes, weights):
+    """Integral (px^2) of the profile over [x0, x1] x [y0, y1] (px from the centre) in
+    elliptical polar coordinates: r0a r0b int dtheta [F(rho_out) - F(rho_in)], F from
+    :func:`_enclosed` and rho_in/out where the ray at angle theta enters and leaves the
+    pixel. The theta range is split at the corners' angles, so each arc's integrand is
+    smooth; exact in the radius, it handles any cusp, size or axis ratio.
+    """
+    angles = np.empty(4)
+    k = 0
+    for cx in (x0, x1):
+        for cy in (y0, y1):
+            angles[k] = math.atan2((-cx * sa + cy * ca) / r0b, (cx * ca + cy * sa) / r0a)
+            k += 1
+    core = x0 < 0.0 < x1 and y0 < 0.0 < y1
+    if core:
+        angles.sort()
+        bounds = np.empty(5)
+        bounds[:4] = angles
+        bounds[4] = angles[0] + 2.0 * math.pi
+    else:
+        mx, my = 0.5 * (x0 + x1), 0.5 * (y0 + y1)
+        ref = math.atan2((-mx * sa + my * ca) / r0b, (mx * ca + my * sa) / r0a)
+        for q in range(4):
+            angles[q] = (angles[q] - ref + math.pi) % (2.0 * math.pi) - math.pi + ref
+        angles.sort()
+        bounds = angles
+    m = POLAR_ORDER
+    total = 0.0
+    for arc in range(bounds.size - 1):
+        a, b = bounds[arc], bounds[arc + 1]
+        if b <= a:
+            continue
+        for i in range(m):
+            theta = a + (b - a) * nodes[m, i]
+            ct, st = math.cos(theta), math.sin(theta)
+            ex = r0a * ct * ca - r0b * st * sa
+            ey = r0a * ct * sa + r0b * st * ca
+            t_in, t_out = 0.0, math.inf
+            if ex != 0.0:
+                t1, t2 = x0 / ex, x1 / ex
+                t_in, t_out = max(t_in, min(t1, t2)), min(t_out, max(t1, t2))
+            elif not x0 <= 0.0 <= x1:
+                continue
+            if ey != 0.0:
+                t1, t2 = y0 / ey, y1 / ey
+                t_in, t_out = max(t_in, min(t1, t2)), min(t_out, max(t1, t2))
+            elif not y0 <= 0.0 <= y1:
+                continue
+            if t_out > t_in:
+                f_out = _enclosed(t_out, inv_n, rho_t, nodes, weights)
+                f_in = _enclosed(t_in, inv_n, rho_t, nodes, weights)
+                total += weights[m, i] * (b - a) * (f_out - f_in)
+    return r0a * r0b * total
+
+
+@numba.njit(cache=True)
+def _draw_stamp(stamp, fx, fy, half, ca, sa, r0a, r0b, inv_n, rho_t2, rho_cut2, flux_norm,
+                nodes, weights, table):  # fmt: skip
     """Fill ``stamp`` [2 half + 1]^2 with pixel integrals; its centre pixel lies (fx, fy) px
     from the component's centre.
 
-    ``qa, qb, qc``: rho^2 = qa dx^2 + 2 qb dx dy + qc dy^2 (px^-2); ``flux_norm`` the
+    ``ca, sa``: cos, sin of the major axis angle; ``r0a, r0b`` scale radii (px);
+    rho^2 = qa dx^2 + 2 qb dx dy + qc dy^2 (px^-2); ``flux_norm`` the
     profile's total integral (px^2). Pixels entirely beyond rho^2 = ``rho_cut2`` are 0.
     Returns the stamp's sum.
     """
     side = 2 * half + 1
+    ia, ib = 1.0 / (r0a * r0a), 1.0 / (r0b * r0b)
+    qa = ca * ca * ia + sa * sa * ib
+    qb = ca * sa * (ia - ib)
+    qc = sa * sa * ia + ca * ca * ib
+    rho_t = math.sqrt(rho_t2)
     lam = 0.5 * (qa + qc) + math.sqrt(0.25 * (qa - qc) ** 2 + qb * qb)  # largest eigenvalue
     skip2 = (
         math.sqrt(rho_cut2) + math.sqrt(0.5 * lam)
     ) ** 2  # rho_c beyond it: pixel beyond the cut
-    core_order = MAX_ORDER if inv_n < 1.0 else CORE_ORDER_EXPONENTIAL
     abs_tol = STAMP_TOLERANCE * flux_norm / (side * side)
     reach = math.sqrt(0.5 * lam)  # the largest change of rho from a pixel's centre to its edge
     power = max(2.0, 2.0 / inv_n)
@@ -355,10 +447,8 @@ def _draw_stamp(stamp, fx, fy, half, qa, qb, qc, inv_n, rho_t2, rho_cut2, flux_n
                     stamp[j, i] = value
                     total += value
                     continue
-            if abs(dx) < 0.5 and abs(dy) < 0.5:  # the pixel holding the centre
-                m, graded = core_order, True
-                lo2, hi2 = _rho2_range(qa, qb, qc, dx - 0.5, dy - 0.5, dx + 0.5, dy + 0.5)
-            else:
+            polar = abs(dx) < 0.5 and abs(dy) < 0.5  # the pixel holding the centre
+            if not polar:
                 lo2, hi2 = _rho2_range(qa, qb, qc, dx - 0.5, dy - 0.5, dx + 0.5, dy + 0.5)
                 if lo2 > rho_t2 or lo2 > rho_cut2:
                     stamp[j, i] = 0.0
@@ -366,43 +456,27 @@ def _draw_stamp(stamp, fx, fy, half, qa, qb, qc, inv_n, rho_t2, rho_cut2, flux_n
                 ln_lo = math.exp(0.5 * inv_n * math.log(lo2)) if lo2 > 0.0 else 0.0
                 peak = math.exp(-ln_lo)
                 if peak < PIXEL_TOLERANCE * flux_norm:
-                    value = _profile(
-                        qa * dx * dx + 2.0 * qb * dx * dy + qc * dy * dy, inv_n, rho_t2
-                    )
+                    rho2 = qa * dx * dx + 2.0 * qb * dx * dy + qc * dy * dy
+                    value = _profile(rho2, inv_n, rho_t2)
                     stamp[j, i] = value
                     total += value
                     continue
-                if ln_lo < CORE:
-                    m, graded = core_order, True
+                if ln_lo < CORE or abs(dx) < 0.5 or abs(dy) < 0.5:
+                    polar = True  # near the cusp, or crossed by a line through the centre
                 elif hi2 <= rho_t2:
                     rel_tol = max(REL_TOLERANCE, abs_tol / peak)
                     value = _tilted_pixel(dx, dy, qa, qb, qc, inv_n, rho_t2, lo2, rel_tol, nodes,
                                           weights, table, xs, wx, ys, wy)  # fmt: skip
-                    stamp[j, i] = value
-                    total += value
-                    continue
+                    polar = value < 0.0  # too curved for tilted nodes
                 else:
+                    # the truncation edge crosses the pixel: integrate each column's chord
                     change = math.exp(0.5 * inv_n * math.log(rho_t2)) - ln_lo
-                    m = _order(change, REL_TOLERANCE, table)
-                    graded = False
-            if hi2 > rho_t2:
-                # the truncation edge crosses the pixel: integrate each column's chord
-                value = _edge_pixel(dx, dy, qa, qb, qc, inv_n, rho_t2, max(m, EDGE_ORDER),
-                                    graded, power, nodes, weights, xs, wx, ys, wy)  # fmt: skip
-                stamp[j, i] = value
-                total += value
-                continue
-            kx = _axis_nodes(dx - 0.5, dx + 0.5, m, graded, power, nodes, weights, xs, wx)
-            ky = _axis_nodes(dy - 0.5, dy + 0.5, m, graded, power, nodes, weights, ys, wy)
-            value = 0.0
-            for b in range(ky):
-                py = ys[b]
-                row = 0.0
-                for a in range(kx):
-                    px = xs[a]
-                    r2 = qa * px * px + 2.0 * qb * px * py + qc * py * py
-                    row += wx[a] * _profile(r2, inv_n, rho_t2)
-                value += wy[b] * row
+                    m = max(_order(change, REL_TOLERANCE, table), EDGE_ORDER)
+                    value = _edge_pixel(dx, dy, qa, qb, qc, inv_n, rho_t2, m, True, power, nodes,
+                                        weights, xs, wx, ys, wy)  # fmt: skip
+            if polar:
+                value = _polar_pixel(dx - 0.5, dx + 0.5, dy - 0.5, dy + 0.5, ca, sa, r0a, r0b,
+                                     inv_n, rho_t, nodes, weights)  # fmt: skip
             stamp[j, i] = value
             total += value
     return total
@@ -419,13 +493,9 @@ def _render_all(cube, x, y, ix, iy, half, r0a, r0b, beta, inv_n, rho_t2, rho_cut
         h = half[k]
         side = 2 * h + 1
         c, s = math.cos(beta[k]), math.sin(beta[k])
-        ia, ib = 1.0 / (r0a[k] * r0a[k]), 1.0 / (r0b[k] * r0b[k])
-        qa = c * c * ia + s * s * ib
-        qb = c * s * (ia - ib)
-        qc = s * s * ia + c * c * ib
         view = stamp[:side, :side]
-        total = _draw_stamp(view, ix[k] - x[k], iy[k] - y[k], h, qa, qb, qc, inv_n[k],
-                            rho_t2[k], rho_cut2[k], flux_norm[k], nodes, weights,
+        total = _draw_stamp(view, ix[k] - x[k], iy[k] - y[k], h, c, s, r0a[k], r0b[k],
+                            inv_n[k], rho_t2[k], rho_cut2[k], flux_norm[k], nodes, weights,
                             table)  # fmt: skip
         if not total > 0.0:
             continue
