@@ -439,17 +439,19 @@ def render_to_fits(
     dec_deg: float | None = None,
     freqs_hz=None,
     progress: bool = False,
+    renderer: str = "fast",
 ) -> tuple[Path, Sky, int]:
     """Render a catalog file (any supported format; None = the shipped default catalog)
     onto :func:`default_grid` and write a JY/PIXEL FITS cube to ``output``.
 
     ``cell_arcsec`` in arcsec, ``ra_deg``/``dec_deg`` in deg, ``freqs_hz`` in Hz.
-    Returns the written path, the sky and the number of catalog components.
+    ``renderer`` as in :func:`render_sky`. Returns the written path, the sky and the
+    number of catalog components.
     """
     table = read_catalog(catalog_path) if catalog_path else default_catalog()
     grid = default_grid(table, cell_arcsec=cell_arcsec, npix=npix, ra_deg=ra_deg,
                         dec_deg=dec_deg, freqs_hz=freqs_hz)  # fmt: skip
-    sky = render_sky(table, grid, progress=progress)
+    sky = render_sky(table, grid, progress=progress, renderer=renderer)
     return write_image(output, sky.data, grid, bunit="JY/PIXEL"), sky, len(table)
 
 
