@@ -1,6 +1,7 @@
 """CLEAN: minor cycles, Cotton-Schwab major cycles, multiscale, masks, products and CLI."""
 
 import dataclasses
+import warnings
 
 import numpy as np
 import pytest
@@ -10,7 +11,14 @@ from click.testing import CliRunner
 from scipy import optimize
 
 from meersim.clean.config import parse_threshold
-from meersim.clean.major import STOP_INTERRUPTED, STOP_NITER, STOP_THRESHOLD, CleanConfig, clean
+from meersim.clean.major import (
+    STOP_INTERRUPTED,
+    STOP_NITER,
+    STOP_THRESHOLD,
+    CleanConfig,
+    CleanLimitWarning,
+    clean,
+)
 from meersim.clean.minor import hogbom_active_set, scale_bias_factors
 from meersim.clean.products import write_clean_products
 from meersim.cli import main
@@ -330,6 +338,20 @@ def test_fixed_number_of_iterations():
     assert result.history["iteration"][-1] == 137
 
 
+def test_stop_by_a_limit_before_the_threshold_warns_in_one_line(noise_rms):
+    obs = _observation(points=[(50, 70, 300 * noise_rms), (80, 40, 100 * noise_rms)])
+    with pytest.warns(CleanLimitWarning, match=r"niter = 20 .*raise niter") as record:
+        result = clean(obs, CleanConfig(niter=20, threshold_sigma=3.0))
+    assert result.stop_reason == STOP_NITER and "\n" not in str(record[0].message)
+    with pytest.warns(CleanLimitWarning, match=r"max_major = 1 .*raise max_major"):
+        clean(obs, CleanConfig(max_major=1, mgain=0.5, threshold_sigma=3.0))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", CleanLimitWarning)
+        assert clean(obs, CleanConfig()).stop_reason == STOP_THRESHOLD  # default niter: no stop
+        clean(obs, CleanConfig(niter=20, threshold_sigma=None))  # niter is the goal: no warning
+    assert CleanConfig().niter == 1_000_000
+
+
 def test_auto_mask_cleans_deeper_only_inside_the_mask(noise_rms):
     points = [(40.3, 60.7, 200 * noise_rms), (90.6, 30.2, 60 * noise_rms)]
     obs = _observation(points=points)
@@ -346,7 +368,9 @@ def test_auto_mask_cleans_deeper_only_inside_the_mask(noise_rms):
     outside_flux = np.abs(result.components["flux"][~inside]).sum()
     assert outside_flux < 5 * 5 * noise_rms  # ... and only noise peaks >5 sigma lie outside
     assert np.abs(result.residual[mask]).max() <= result.threshold_jy * 1.01
-    assert result.threshold_jy == pytest.approx(result.noise_rms, rel=1e-6)
+    # the level of the last minor cycle: 1 sigma of the residual it started from
+    assert result.threshold_jy == pytest.approx(result.history["rms"][-2], rel=1e-6)
+    assert result.history["level"][-1] == result.threshold_jy
     assert np.abs(result.residual[~mask]).max() > result.threshold_jy  # not cleaned there
 
 

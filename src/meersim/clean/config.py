@@ -20,8 +20,11 @@ class CleanConfig:
     mgain : float
         Major-cycle gain: a minor cycle stops once the peak fell by this fraction (-mgain).
     niter : int
-        Most components over all cycles (-niter). With ``threshold = 0`` and
-        ``threshold_sigma = None`` cleaning runs exactly ``niter`` iterations.
+        Most components over all cycles (-niter). The default (10^6) is a safety
+        net that realistic fields cleaned to a threshold do not reach; a stop by it
+        warns (:class:`~meersim.clean.major.CleanLimitWarning`). With
+        ``threshold = 0`` and ``threshold_sigma = None`` cleaning runs exactly
+        ``niter`` iterations.
     threshold : float
         Absolute stopping level in Jy/beam (-threshold); 0 for none.
     threshold_sigma : float or None
@@ -45,7 +48,7 @@ class CleanConfig:
 
     gain: float = 0.1
     mgain: float = 0.8
-    niter: int = 10000
+    niter: int = 1_000_000
     threshold: float = 0.0
     threshold_sigma: float | None = 3.0
     auto_mask_sigma: float | None = None

@@ -19,6 +19,7 @@ mask, and cleaning continues within it to the final threshold.
 from __future__ import annotations
 
 import time
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -47,17 +48,27 @@ from meersim.types import Beam, Observation
 # source can still be cleaned inside it. WSClean marks the component pixels only.
 MASK_GROW_BEAMS = 0.5
 
-# A peak within this fraction above the level counts as reached: sigma drops a
-# little every major cycle as noise peaks are cleaned, which would otherwise
-# cost whole major cycles for a handful of components each.
-LEVEL_TOLERANCE = 0.01
-
 STOP_THRESHOLD = "threshold reached"
 STOP_NITER = "niter reached"
 STOP_MAX_MAJOR = "max_major reached"
 STOP_INTERRUPTED = "interrupted (Ctrl-C)"
 STOP_DIVERGING = "diverging (residual peak grew above twice its start)"
 STOP_NO_PROGRESS = "no component above the minor-cycle level"
+
+
+class CleanLimitWarning(UserWarning):
+    """CLEAN stopped at ``niter`` or ``max_major`` before reaching its threshold."""
+
+
+def limit_message(stop_reason: str, config: CleanConfig) -> str | None:
+    """One line saying which limit stopped CLEAN before its threshold and how to raise it."""
+    if stop_reason == STOP_NITER and (config.threshold > 0 or config.threshold_sigma is not None):
+        return (f"CLEAN stopped at the iteration limit niter = {config.niter} before reaching its "
+                "threshold; raise niter (--niter, clean: niter) to clean deeper.")  # fmt: skip
+    if stop_reason == STOP_MAX_MAJOR:
+        return (f"CLEAN stopped at the major-cycle limit max_major = {config.max_major} before "
+                "reaching its threshold; raise max_major (--max-major, clean: max_major).")  # fmt: skip
+    return None
 
 
 @dataclass
@@ -249,6 +260,8 @@ class _Loop:
     first_peak: float | None = None
     final_level: float = 0.0
     residual_stale: bool = False
+    minor_s: float = 0.0  # wall seconds in minor cycles
+    major_s: float = 0.0  # wall seconds re-gridding residuals
 
 
 def clean(
@@ -296,6 +309,9 @@ def clean(
         bar.close()
     if loop.residual_stale:  # Ctrl-C hit while re-gridding: make the residual match the model
         loop.residual = setup.residual_of(loop.model)
+    message = limit_message(stop_reason, config)
+    if message is not None:
+        warnings.warn(message, CleanLimitWarning, stacklevel=2)
     return _result(obs, setup, loop, stop_reason, interrupted, time.perf_counter() - start_time)
 
 
@@ -317,16 +333,19 @@ def _prepare(obs: Observation, config: CleanConfig) -> _Setup:
 
 
 def _major_cycles(loop: _Loop, setup: _Setup, bar, callback) -> str:
-    """Alternate checks and minor cycles until a stopping rule holds; returns the reason."""
+    """Alternate checks and minor cycles until a stopping rule holds; returns the reason.
+
+    WSClean's rule (wsclean 3.1 deconvolution/deconvolution.cpp, genericclean.cpp):
+    a minor cycle cleans to ``max(level, (1 - mgain) x peak)``; when that reached
+    the phase's level itself, the phase is over after the following re-grid (no
+    further check of the re-gridded peak), so the last major cycle only makes the
+    exact residual. The auto-mask phase then gives way to the masked final phase.
+    """
     config = setup.config
     while True:
         level, region, peak = _check(loop, setup, bar, callback)
-        if peak <= level * (1.0 + LEVEL_TOLERANCE):
-            if loop.phase == "automask":
-                loop.mask = _auto_mask(loop, setup)
-                loop.phase = "final"
-                if not loop.mask.any():
-                    return STOP_THRESHOLD
+        if peak <= level:
+            if _finish_phase(loop, setup):
                 continue
             return STOP_THRESHOLD
         if loop.iterations >= config.niter:
@@ -335,33 +354,55 @@ def _major_cycles(loop: _Loop, setup: _Setup, bar, callback) -> str:
             return STOP_MAX_MAJOR
         if loop.n_major > 0 and peak > 2.0 * loop.first_peak:
             return STOP_DIVERGING
+        t0 = time.perf_counter()
         minor = _minor_cycle(loop, setup, max(level, (1.0 - config.mgain) * peak), region)
+        t1 = time.perf_counter()
+        loop.minor_s += t1 - t0
         if minor.iterations:
             loop.residual_stale = True
             loop.residual = setup.residual_of(loop.model)
             loop.residual_stale = False
+            loop.major_s += time.perf_counter() - t1
             loop.n_major += 1
             bar.update()
         if minor.interrupted:
             return STOP_INTERRUPTED
         if minor.iterations == 0:
             return STOP_NO_PROGRESS
+        if minor.last_peak <= level and not _finish_phase(loop, setup):
+            _check(loop, setup, bar, callback, final_level=level)
+            return STOP_THRESHOLD
 
 
-def _check(loop: _Loop, setup: _Setup, bar, callback) -> tuple[float, np.ndarray | None, float]:
+def _finish_phase(loop: _Loop, setup: _Setup) -> bool:
+    """End the current phase; True when a masked final phase follows (auto-mask)."""
+    if loop.phase != "automask":
+        return False
+    loop.mask = _auto_mask(loop, setup)
+    loop.phase = "final"
+    return bool(loop.mask.any())
+
+
+def _check(
+    loop: _Loop, setup: _Setup, bar, callback, final_level: float | None = None
+) -> tuple[float, np.ndarray | None, float]:
     """Measure sigma and the residual peak, record a history row; returns (level, region, peak).
 
     The level is ``max(threshold, threshold_sigma x sigma)``, raised to
-    ``auto_mask_sigma x sigma`` while no mask exists yet (Jy/beam).
+    ``auto_mask_sigma x sigma`` while no mask exists yet (Jy/beam). The row after
+    the last minor cycle (``final_level`` given) keeps the level that cycle cleaned to.
     """
     config = setup.config
     sigma = robust_rms(loop.residual)
-    loop.final_level = config.threshold
-    if config.threshold_sigma is not None:
-        loop.final_level = max(loop.final_level, config.threshold_sigma * sigma)
-    level = loop.final_level
-    if loop.phase == "automask":
-        level = max(loop.final_level, config.auto_mask_sigma * sigma)
+    if final_level is not None:
+        level = loop.final_level = final_level
+    else:
+        loop.final_level = config.threshold
+        if config.threshold_sigma is not None:
+            loop.final_level = max(loop.final_level, config.threshold_sigma * sigma)
+        level = loop.final_level
+        if loop.phase == "automask":
+            level = max(loop.final_level, config.auto_mask_sigma * sigma)
     region = loop.mask if loop.phase == "final" else None
     magnitude = np.abs(loop.residual)
     peak = float(magnitude[region].max() if region is not None else magnitude.max())
@@ -437,6 +478,7 @@ def _result(obs, setup: _Setup, loop: _Loop, stop_reason, interrupted, elapsed_s
         scales_px=tuple(float(s) for s in setup.scales_px),
         mask=loop.mask,
         elapsed_s=elapsed_s,
+        meta={"minor_s": loop.minor_s, "major_s": loop.major_s},
     )
 
 
@@ -478,18 +520,6 @@ def _component_table(comp_pix, comp_flux, comp_scale, scales_px, grid, nx) -> Ta
     table["y"].description = "0-based pixel row"
     table["flux"].description = "total flux of the component (Jy; kernel-integrated for scale > 0)"
     table["scale"].description = "scale kernel size (diameter) in pixels; 0 = point"
-    return table
-
-
-def _history_table(history: list[dict]) -> Table:
-    names = ("major", "iteration", "peak", "rms", "level", "n_components", "phase")
-    table = (
-        Table(rows=[tuple(h[n] for n in names) for h in history], names=names)
-        if history
-        else Table(names=names)
-    )
-    for name in ("peak", "rms", "level"):
-        table[name].unit = "Jy/beam"
     return table
 
 

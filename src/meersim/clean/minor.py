@@ -28,6 +28,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numba
 import numpy as np
 import scipy.fft
 from scipy.signal import fftconvolve
@@ -41,6 +42,15 @@ SUBMINOR_GAIN = 0.2
 # sigma = 3 alpha / 16, WSClean's Gaussian equivalent of its tapered-quadratic
 # kernel of that diameter (as re-implemented in SKA ska-sdp-func ms_clean_ws_clean).
 GAUSSIAN_SIGMA_PER_SCALE = 3.0 / 16.0
+# The compiled Högbom loop returns to Python every this many iterations, so
+# Ctrl-C (which cannot interrupt compiled code) stops a long minor cycle promptly.
+HOGBOM_CHUNK = 5000
+# A Högbom minor cycle tracks every pixel above this fraction of its stopping
+# level, so pixels that sidelobes of new components lift over the level are
+# cleaned in the same pass instead of in another round (each round costs two
+# FFTs of twice the image). Measured on a 1024^2 MeerKAT field: 0.9 cut the
+# rounds from 32 to 10 with the same components (bench/clean.py).
+TRACK_FRACTION = 0.9
 
 
 @dataclass
@@ -78,6 +88,7 @@ def hogbom_active_set(
     region: np.ndarray | None = None,
     psf_peak: float = 1.0,
     scale_index: int = 0,
+    track_level: float | None = None,
 ) -> MinorCycleResult:
     """Högbom iterations on the pixels of ``image`` at or above ``stop_level``.
 
@@ -97,6 +108,10 @@ def hogbom_active_set(
         Only pixels where True may receive components (a clean mask).
     psf_peak : float
         ``psf`` value at the origin: component amplitude = gain x peak / psf_peak.
+    track_level : float, optional
+        Track (update exactly) every pixel at or above this level (<= ``stop_level``,
+        Jy/beam), so that pixels that sidelobes lift above ``stop_level`` are
+        cleaned in the same pass. Default ``stop_level``.
 
     Returns
     -------
@@ -104,7 +119,7 @@ def hogbom_active_set(
     """
     ny, nx = image.shape
     magnitude = np.abs(image)
-    active = magnitude >= stop_level
+    active = magnitude >= (stop_level if track_level is None else min(track_level, stop_level))
     if region is not None:
         active &= region
     candidates = np.flatnonzero(active)
@@ -117,34 +132,71 @@ def hogbom_active_set(
     # psf flat index of the response at candidate c to a component at p:
     # (ny + cy - py) * 2nx + (nx + cx - px) = base_c - (py * 2nx + px).
     base = (ny + cy) * row + (nx + cx)
+    offset = cy * row + cx
     psf_flat = np.ascontiguousarray(psf, dtype=np.float32).ravel()
-    pixels, fluxes = [], []
+    found, amplitudes = [], []
+    n = 0
     interrupted = False
     peak = float(np.max(np.abs(values)))
     try:
-        for _ in range(int(max_iter)):
-            k = int(np.argmax(np.abs(values)))
-            value = values[k]
-            peak = abs(float(value))
-            if peak < stop_level:
+        while n < max_iter:
+            chunk = min(HOGBOM_CHUNK, int(max_iter) - n)
+            index, flux = np.empty(chunk, np.int64), np.empty(chunk, np.float64)
+            done, peak = _hogbom_kernel(values, base, offset, psf_flat, float(stop_level),
+                                        float(gain) / float(psf_peak), index, flux, chunk)  # fmt: skip
+            found.append(index[:done])
+            amplitudes.append(flux[:done])
+            n += done
+            if done < chunk:
                 break
-            flux = gain * value / psf_peak
-            values -= flux * psf_flat[base - (cy[k] * row + cx[k])]
-            pixels.append(candidates[k])
-            fluxes.append(flux)
-        else:
-            peak = float(np.max(np.abs(values)))
     except KeyboardInterrupt:
         interrupted = True
-    n = len(pixels)
+    pixels = candidates[np.concatenate(found)] if found else np.zeros(0, np.int64)
+    fluxes = np.concatenate(amplitudes) if amplitudes else np.zeros(0)
     return MinorCycleResult(
         np.asarray(pixels, np.int64),
         np.asarray(fluxes, np.float64),
         np.full(n, scale_index, np.int32),
         n,
-        peak,
+        float(peak),
         interrupted,
     )
+
+
+@numba.njit(cache=True, nogil=True, fastmath=False)
+def _hogbom_kernel(values, base, offset, psf_flat, stop_level, gain, found, fluxes, max_iter):
+    """Compiled Högbom loop on an active set; returns (iterations, peak |value| left).
+
+    ``values`` (Jy/beam) are updated in place; component k goes to candidate
+    ``found[k]`` with amplitude ``fluxes[k]`` (Jy). The update pass also finds the
+    next peak, so each iteration reads the active set once.
+    """
+    n = values.size
+    best = -1.0
+    k = 0
+    for j in range(n):
+        a = abs(values[j])
+        if a > best:
+            best = a
+            k = j
+    done = 0
+    while done < max_iter and best >= stop_level:
+        flux = gain * values[k]
+        found[done] = k
+        fluxes[done] = flux
+        done += 1
+        shift = offset[k]
+        best = -1.0
+        nxt = 0
+        for j in range(n):
+            v = values[j] - flux * psf_flat[base[j] - shift]
+            values[j] = v
+            a = abs(v)
+            if a > best:
+                best = a
+                nxt = j
+        k = nxt
+    return done, best
 
 
 def hogbom_minor_cycle(
@@ -157,6 +209,7 @@ def hogbom_minor_cycle(
     *,
     region: np.ndarray | None = None,
     max_rounds: int = 20,
+    track_fraction: float = TRACK_FRACTION,
 ) -> MinorCycleResult:
     """Högbom minor cycle: every pixel of ``residual`` ends below ``stop_level`` (PSF model).
 
@@ -165,7 +218,8 @@ def hogbom_minor_cycle(
     PSF (``convolver`` must hold the PSF under key ``"psf"``), and pixels that
     sidelobes lifted above ``stop_level`` form the next round's active set.
     So one minor cycle does what a dense Högbom would, and the major cycle
-    only corrects what the PSF cannot describe (gridding, w-term, MFS).
+    only corrects what the PSF cannot describe (gridding, w-term, MFS). Each
+    round tracks the pixels above ``track_fraction x stop_level``.
     """
     ny, nx = residual.shape
     work = np.array(residual, dtype=np.float32)
@@ -175,9 +229,8 @@ def hogbom_minor_cycle(
     last_peak = 0.0
     try:
         for _ in range(max_rounds):
-            part = hogbom_active_set(
-                work, psf, stop_level, gain, max_iter - iterations, region=region
-            )
+            part = hogbom_active_set(work, psf, stop_level, gain, max_iter - iterations,
+                                     region=region, track_level=track_fraction * stop_level)  # fmt: skip
             last_peak = part.last_peak
             if part.iterations:
                 parts.append(part)

@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import warnings
+
 import click
 import numpy as np
 
-from meersim.clean import CleanConfig, clean_directory, parse_threshold
+from meersim.clean import (
+    CleanConfig,
+    CleanLimitWarning,
+    clean_directory,
+    limit_message,
+    parse_threshold,
+)
 from meersim.cli.options import (
     argument_default,
     field_default,
@@ -20,6 +28,7 @@ from meersim.observe import ObservationSetup, observe_fits
 from meersim.observe.observe import MODES
 from meersim.observe.products import DEFAULT_PB_CUT, PRODUCTS
 from meersim.sky import band_channels, render_to_fits
+from meersim.sky.render import RENDERERS
 
 
 def _setup_default(name: str):
@@ -48,10 +57,14 @@ def _clean_default(name: str):
               help="Number of channels spread evenly over --band.")  # fmt: skip
 @click.option("--band", default="856e6,1712e6", show_default=True,
               help="Band edges in Hz for --nchan (MeerKAT L-band by default).")  # fmt: skip
+@click.option("--renderer", type=click.Choice(RENDERERS), default="fast", show_default=True,
+              help="Exponential/Sersic drawing: compiled pixel integrator, or galsim as in "
+              "meersim <= 0.1 (docs/sky.md).")  # fmt: skip
 @output_option("file", help="Output FITS cube (Jy/pixel).")
 @progress_option()
-def sky(catalog_path, npix, cell_arcsec, ra_deg, dec_deg, freqs, nchan, band, output, progress):
-    """Render a catalog onto a SIN grid with galsim and write a Jy/pixel FITS cube."""
+def sky(catalog_path, npix, cell_arcsec, ra_deg, dec_deg, freqs, nchan, band, renderer, output,
+        progress):  # fmt: skip
+    """Render a catalog onto a SIN grid and write a Jy/pixel FITS cube."""
     if freqs is not None and nchan is not None:
         raise click.UsageError("give --freqs or --nchan, not both.")
     freqs_hz = None
@@ -64,7 +77,7 @@ def sky(catalog_path, npix, cell_arcsec, ra_deg, dec_deg, freqs, nchan, band, ou
         freqs_hz = band_channels(nchan, *edges)
     path, result, n_components = render_to_fits(
         catalog_path, output, cell_arcsec=cell_arcsec, npix=npix, ra_deg=ra_deg,
-        dec_deg=dec_deg, freqs_hz=freqs_hz, progress=progress,
+        dec_deg=dec_deg, freqs_hz=freqs_hz, progress=progress, renderer=renderer,
     )  # fmt: skip
     grid = result.grid
     fov_x, fov_y = grid.fov_deg
@@ -211,8 +224,15 @@ def clean(obs_dir, threshold, auto_mask_sigma, niter, gain, mgain, max_major, mu
             f"{row['level'] * 1e6:8.3f}  components {row['n_components']:6d}  [{row['phase']}]"
         )
 
-    result, written = clean_directory(obs_dir, config, output, progress=progress, callback=report)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CleanLimitWarning)  # printed as one line below
+        result, written = clean_directory(
+            obs_dir, config, output, progress=progress, callback=report
+        )
     click.echo(result.summary())
+    limit = limit_message(result.stop_reason, config)
+    if limit is not None:
+        click.echo(f"WARNING: {limit}", err=True)
     if result.interrupted:
         click.echo("interrupted by Ctrl-C: wrote the products of the model found so far.")
     for name, path in written.items():

@@ -44,7 +44,11 @@ from meersim.catalogs.synthetic import default_catalog
 from meersim.errors import InputError
 from meersim.grid import L_BAND_CENTRE_HZ, Grid
 from meersim.io import read_image, write_image
+from meersim.sky.fast import render_profiles
 from meersim.sky.stamps import (
+    MAX_STAMP_HALF_WIDTH,
+    MIN_AXIS_RATIO,
+    SERSIC_TRUNCATION_FWHM,
     STAMP_MARGIN_PIX,
     add_stamp,
     deposit_points,
@@ -58,6 +62,9 @@ from meersim.types import Sky
 SERSIC_N_RANGE = (0.3, 6.2)
 #: Components with a major-axis FWHM below this many pixels are deposited as points.
 MIN_DRAWN_FWHM_PIX = 0.1
+#: ``render_sky(renderer=...)``: "fast" draws exponential and Sersic components with
+#: the compiled renderer (meersim.sky.fast); "galsim" draws them as before it existed.
+RENDERERS = ("fast", "galsim")
 
 _REQUIRED = {
     "ra": u.deg,
@@ -183,7 +190,9 @@ def _ordered_axes(major, minor, pa):
 
 
 # -- public API ----------------------------------------------------------------------------
-def render_sky(catalog: QTable, grid: Grid, *, progress: bool = False) -> Sky:
+def render_sky(
+    catalog: QTable, grid: Grid, *, progress: bool = False, renderer: str = "fast"
+) -> Sky:
     """Draw every catalog component onto ``grid`` in Jy/pixel.
 
     Parameters
@@ -196,6 +205,11 @@ def render_sky(catalog: QTable, grid: Grid, *, progress: bool = False) -> Sky:
         Target grid; channel c holds ``flux * (freqs_hz[c] / ref_freq) ** spectral_index``.
     progress : bool
         Show a tqdm bar over the extended components.
+    renderer : {"fast", "galsim"}
+        "fast": exponential and Sersic components through the compiled pixel
+        integrator (:mod:`meersim.sky.fast`); "galsim": through galsim (and
+        meersim's quadrature for small exponentials), as in meersim <= 0.1.
+        Gaussians and points are drawn the same way by both.
 
     Returns
     -------
@@ -204,6 +218,9 @@ def render_sky(catalog: QTable, grid: Grid, *, progress: bool = False) -> Sky:
         grid are skipped with a warning that counts them; components straddling the
         edge contribute their on-grid part.
     """
+    if renderer not in RENDERERS:
+        raise InputError("render_sky", "renderer", f"unknown {renderer!r}.",
+                         f"Use one of {list(RENDERERS)}.")  # fmt: skip
     cols = _catalog_arrays(catalog)
     ncomp = len(cols["ra"])
     cube = np.zeros(grid.shape, dtype=np.float32)
@@ -228,8 +245,17 @@ def render_sky(catalog: QTable, grid: Grid, *, progress: bool = False) -> Sky:
         partial[points] = any_on & ~all_on
 
     extended = np.flatnonzero(~is_point & valid)
-    # Cheap pre-cut: skip components whose stamp cannot reach the grid.
     nx, ny = grid.npix_x, grid.npix_y
+    if renderer == "fast":
+        shape = cols["shape"][extended]
+        compiled = (shape == "exponential") | (
+            (shape == "sersic") & (cols["sersic_n"][extended] != 0.5)
+        )
+        fast = extended[compiled]
+        extended = extended[~compiled]
+        _render_fast(cube, grid, fast, cols, x, y, north, major, minor, pa, channel_flux,
+                     on_grid, partial)  # fmt: skip
+    # Cheap pre-cut: skip components whose stamp cannot reach the grid.
     for i in tqdm(extended, desc="render sky", unit="comp", disable=not progress):
         shape = str(cols["shape"][i])
         major_pix, minor_pix = major[i] / grid.cell_arcsec, minor[i] / grid.cell_arcsec
@@ -259,6 +285,39 @@ def render_sky(catalog: QTable, grid: Grid, *, progress: bool = False) -> Sky:
         )
     check_sky_values(cube, "render_sky: catalog fluxes")
     return Sky(cube, grid)
+
+
+def _render_fast(cube, grid, index, cols, x, y, north, major, minor, pa, channel_flux, on_grid,
+                 partial) -> None:  # fmt: skip
+    """Exponential/Sersic rows ``index`` through :func:`meersim.sky.fast.render_profiles`.
+
+    Same stamps (centre pixel, half-width), axes (major floored at 1e-6 px, axis
+    ratio at MIN_AXIS_RATIO) and angle as :func:`draw_component_stamp`; sets
+    ``on_grid`` / ``partial`` for them.
+    """
+    if index.size == 0:
+        return
+    ny, nx = grid.npix_y, grid.npix_x
+    shape = cols["shape"][index]
+    n = np.where(shape == "exponential", 1.0, cols["sersic_n"][index])
+    major_pix = np.maximum(major[index] / grid.cell_arcsec, 1e-6)
+    minor_pix = np.minimum(np.maximum(minor[index] / grid.cell_arcsec,
+                                      MIN_AXIS_RATIO * major_pix), major_pix)  # fmt: skip
+    factor = np.where(shape == "exponential", enclosed_radius_factor("exponential", 1.0),
+                      SERSIC_TRUNCATION_FWHM)  # fmt: skip
+    half = np.minimum(np.ceil(factor * major_pix).astype(np.int64) + STAMP_MARGIN_PIX,
+                      MAX_STAMP_HALF_WIDTH)  # fmt: skip
+    ix, iy = np.round(x[index]).astype(np.int64), np.round(y[index]).astype(np.int64)
+    x0, y0, side = ix - half, iy - half, 2 * half + 1
+    hits = (x0 < nx) & (x0 + side > 0) & (y0 < ny) & (y0 + side > 0)
+    on_grid[index] = hits
+    partial[index] = hits & ((x0 < 0) | (y0 < 0) | (x0 + side > nx) | (y0 + side > ny))
+    keep = np.flatnonzero(hits)
+    sel = index[keep]
+    truncate = np.where(shape[keep] == "sersic", SERSIC_TRUNCATION_FWHM, np.inf)
+    render_profiles(cube, x[sel], y[sel], half[keep], major_pix[keep], minor_pix[keep],
+                    north[sel] + np.radians(pa[sel]), n[keep], truncate,
+                    channel_flux[sel])  # fmt: skip
 
 
 def check_sky_values(data: np.ndarray, source: str) -> None:
@@ -380,17 +439,19 @@ def render_to_fits(
     dec_deg: float | None = None,
     freqs_hz=None,
     progress: bool = False,
+    renderer: str = "fast",
 ) -> tuple[Path, Sky, int]:
     """Render a catalog file (any supported format; None = the shipped default catalog)
     onto :func:`default_grid` and write a JY/PIXEL FITS cube to ``output``.
 
     ``cell_arcsec`` in arcsec, ``ra_deg``/``dec_deg`` in deg, ``freqs_hz`` in Hz.
-    Returns the written path, the sky and the number of catalog components.
+    ``renderer`` as in :func:`render_sky`. Returns the written path, the sky and the
+    number of catalog components.
     """
     table = read_catalog(catalog_path) if catalog_path else default_catalog()
     grid = default_grid(table, cell_arcsec=cell_arcsec, npix=npix, ra_deg=ra_deg,
                         dec_deg=dec_deg, freqs_hz=freqs_hz)  # fmt: skip
-    sky = render_sky(table, grid, progress=progress)
+    sky = render_sky(table, grid, progress=progress, renderer=renderer)
     return write_image(output, sky.data, grid, bunit="JY/PIXEL"), sky, len(table)
 
 
