@@ -31,6 +31,10 @@ def _config_record(config: DatasetConfig) -> dict:
     record = to_dict(config)
     if not record.get("rare"):
         record.pop("rare", None)
+    # the fast section exists only in mode fast; the device does not change the result
+    fast = record.pop("fast", None)
+    if config.mode == "fast":
+        record["fast"] = {k: v for k, v in fast.items() if k != "device"}
     return record
 
 
