@@ -17,7 +17,8 @@ says where the dirty image stands above the level:
 4. CLEAN also cleans noise and faint-source peaks of the residual above ``L``: each
    local maximum of ``|residual|`` above the level becomes a point component with the
    flux Högbom would take from it (gain ``g``: the peak times ``1 - (1 - g)^k``, ``k``
-   the iterations to fall below ``L``), subtracted with the PSF's central patch;
+   the iterations to fall below ``L``), subtracted with the PSF's central patch, in a
+   few passes; then the residual is recomputed exactly for the final model;
 5. restored = model * clean beam + residual.
 
 What is approximated is listed in docs/dataset.md ("mode: fast").
@@ -44,6 +45,10 @@ STOP_EMULATED = "emulated (mode fast: no CLEAN cycles)"
 # Half-size (pixels, in units of the clean beam's BMAJ) of the PSF patch removed per
 # emulated noise-peak component: the main lobe and first sidelobes.
 SPIKE_PATCH_BEAMS = 3.0
+# The level iteration stops when the level changes by less than this fraction.
+LEVEL_TOLERANCE = 0.02
+MAX_LEVEL_ITERATIONS = 6
+MAX_PEAK_PASSES = 4
 
 
 @dataclass
@@ -51,22 +56,33 @@ class FastConfig:
     """Settings of ``mode: fast`` (the ``fast:`` section of a dataset config).
 
     leftover : brightness CLEAN leaves on a cleaned source, in units of the stopping
-        level (dimensionless); the default is measured against real CLEAN runs
-        (bench/fast_validation.py --calibrate; docs/dataset.md).
+        level (dimensionless).
+    mfs_error : scale (0-2) of the first-order spectral (MFS) error of the dirty image,
+        ``slope * psf_slope`` (:mod:`meersim.observe.fast`), added to the dirty image and so
+        to the residual: it stands for every error a real CLEAN with one band PSF leaves
+        (the rest of the MFS error, w-term and pixelisation) at the measured rms.
+        Both defaults are measured against real CLEAN runs (bench/fast_validation.py
+        --calibrate; docs/dataset.md).
     device : ``cpu`` (numpy/scipy), ``cuda`` / ``cuda:N`` (torch on that GPU) or
         ``torch-cpu`` (torch on the CPU) for the FFT convolutions and the noise.
     """
 
-    leftover: float = 0.9
+    leftover: float = 0.88
+    mfs_error: float = 0.89
     device: str = "cpu"
 
     def __post_init__(self):
         src = "dataset config"
-        value = self.leftover
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
-            raise InputError(src, "fast.leftover", f"must be a number in [0, 1], got {value!r}.",
-                             "e.g. 0.9 (the measured default).")  # fmt: skip
-        self.leftover = float(value)
+        for name, top in (("leftover", 1.0), ("mfs_error", 2.0)):
+            value = getattr(self, name)
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, (int, float))
+                or not 0 <= value <= top
+            ):
+                raise InputError(src, f"fast.{name}", f"must be a number in [0, {top:g}], got "
+                                 f"{value!r}.", "Leave it out for the measured default.")  # fmt: skip
+            setattr(self, name, float(value))
         self.device = check_device(self.device, src)
 
 
@@ -93,24 +109,33 @@ def emulate_clean(
     kernel = beam_kernel(parts.beam, cell, min(ny, nx))
     sky_b = ops.convolve_small(apparent, kernel)
     dirty = ops.convolve_centred(apparent, psf_ft) + parts.noise
+    if np.any(parts.slope) and fast.mfs_error > 0:
+        spectral = ops.convolve_centred(parts.slope, ops.centred_kernel(parts.psf_slope))
+        dirty += np.float32(fast.mfs_error) * spectral
     if parts.outside is not None:
         dirty = dirty + parts.outside
+    fwhm_px = np.sqrt(parts.beam.bmaj_arcsec * parts.beam.bmin_arcsec) / cell
+    # CLEAN measures sigma on its residual every major cycle and stops at n sigma of the
+    # last one: iterate level -> split -> residual -> sigma down to that fixed point.
     sigma = robust_rms(dirty)
     level = _level(config, sigma)
-    bright = sky_b > level
-    fwhm_px = np.sqrt(parts.beam.bmaj_arcsec * parts.beam.bmin_arcsec) / cell
-    if config.auto_mask_sigma is not None:
-        core = sky_b > max(level, config.auto_mask_sigma * sigma)
-        bright &= _grow(core, MASK_GROW_BEAMS * fwhm_px)
-    fraction = np.zeros_like(apparent)
-    fraction[bright] = np.clip(1.0 - fast.leftover * level / sky_b[bright], 0.0, 1.0)
-    model = apparent * fraction
-    residual = dirty - ops.convolve_centred(model, psf_ft) if bright.any() else dirty.copy()
-    region = (
-        _grow(bright, MASK_GROW_BEAMS * fwhm_px) if config.auto_mask_sigma is not None else None
-    )
+    for _ in range(MAX_LEVEL_ITERATIONS):
+        bright = bright_region(sky_b, level, sigma, config, fwhm_px)
+        fraction = np.zeros_like(apparent)
+        fraction[bright] = np.clip(1.0 - fast.leftover * level / sky_b[bright], 0.0, 1.0)
+        model = apparent * fraction
+        residual = dirty - ops.convolve_centred(model, psf_ft) if bright.any() else dirty.copy()
+        sigma = robust_rms(residual)
+        new_level = _level(config, sigma)
+        if abs(new_level - level) <= LEVEL_TOLERANCE * level:
+            break
+        level = new_level
+    region = grow(bright, MASK_GROW_BEAMS * fwhm_px) if config.auto_mask_sigma is not None else None
     final_level = _level(config, robust_rms(residual))
-    _clean_peaks(residual, model, parts.psf, final_level, config.gain, region, parts.beam, cell)
+    passes = _clean_peaks(residual, model, parts.psf, final_level, config.gain, region,
+                          parts.beam, cell, ops)  # fmt: skip
+    if passes:  # as a major cycle: the residual exact for the final model
+        residual = dirty - ops.convolve_centred(model, psf_ft)
     restored = ops.convolve_small(model, kernel) + residual
     obs = parts.observation(dirty.astype(np.float32))
     result = CleanResult(
@@ -130,10 +155,26 @@ def emulate_clean(
         image_plane=True,
         scales_px=(0.0,),
         mask=region,
-        meta={"sigma_dirty": float(sigma), "split_level": float(level),
-              "n_bright_pixels": int(bright.sum())},
+        meta={"sigma_dirty": float(robust_rms(dirty)), "split_level": float(level),
+              "n_bright_pixels": int(bright.sum()), "peak_passes": passes},
     )  # fmt: skip
     return obs, result
+
+
+def bright_region(
+    sky_b: np.ndarray, level: float, sigma: float, config: CleanConfig, fwhm_px: float
+):
+    """Boolean [ny, nx]: where CLEAN to ``level`` (Jy/beam) takes the sky into its model.
+
+    ``sky_b`` is the noise-free apparent sky x clean beam (Jy/beam); with
+    ``auto_mask_sigma`` only pixels within ``MASK_GROW_BEAMS`` FWHM (``fwhm_px`` pixels)
+    of ``sky_b > auto_mask_sigma x sigma`` count (the auto-mask rule).
+    """
+    bright = sky_b > level
+    if config.auto_mask_sigma is not None:
+        core = sky_b > max(level, config.auto_mask_sigma * sigma)
+        bright &= grow(core, MASK_GROW_BEAMS * fwhm_px)
+    return bright
 
 
 def _level(config: CleanConfig, sigma: float) -> float:
@@ -144,7 +185,7 @@ def _level(config: CleanConfig, sigma: float) -> float:
     return level
 
 
-def _grow(mask: np.ndarray, radius_px: float) -> np.ndarray:
+def grow(mask: np.ndarray, radius_px: float) -> np.ndarray:
     """``mask`` dilated by a disc of ``radius_px`` pixels."""
     r = int(np.floor(radius_px))
     if r <= 0 or not mask.any():
@@ -153,29 +194,35 @@ def _grow(mask: np.ndarray, radius_px: float) -> np.ndarray:
     return scipy.ndimage.binary_dilation(mask, structure=dy**2 + dx**2 <= radius_px**2)
 
 
-def _clean_peaks(residual, model, psf, level, gain, region, beam, cell) -> None:
-    """Högbom's take of the residual's local maxima above ``level``: model += flux, residual -= flux x PSF patch (in place)."""
-    magnitude = np.abs(residual)
-    peaks = (magnitude > level) & (scipy.ndimage.maximum_filter(magnitude, size=3) == magnitude)
-    if region is not None:
-        peaks &= region
-    py, px = np.nonzero(peaks)
-    if py.size == 0:
-        return
-    value = residual[py, px].astype(np.float64)
-    # iterations k until |value| (1 - gain)^k < level
-    k = np.ceil(np.log(level / np.abs(value)) / np.log1p(-gain))
-    flux = value * (1.0 - (1.0 - gain) ** np.maximum(k, 1.0))
-    ny, nx = residual.shape
+def _clean_peaks(residual, model, psf, level, gain, region, beam, cell, ops) -> int:
+    """Högbom's take of the residual's peaks above ``level`` (Jy/beam), in place; returns passes.
+
+    Each pass takes every local maximum of ``|residual|`` (one per clean-beam-sized
+    neighbourhood) above the level as a point component with the flux Högbom would
+    take from an isolated peak (gain ``g``: the peak times ``1 - (1 - g)^k``, ``k`` the
+    iterations to fall below the level) and subtracts them all with the PSF's central
+    patch; passes repeat while peaks are left above the level, at most ``MAX_PEAK_PASSES``.
+    """
     half = int(np.ceil(SPIKE_PATCH_BEAMS * beam.bmaj_arcsec / cell))
     cy, cx = psf.shape[0] // 2, psf.shape[1] // 2
-    patch = psf[cy - half : cy + half + 1, cx - half : cx + half + 1]
-    for y, x, f in zip(py, px, flux, strict=True):
-        y0, y1 = max(y - half, 0), min(y + half + 1, ny)
-        x0, x1 = max(x - half, 0), min(x + half + 1, nx)
-        residual[y0:y1, x0:x1] -= np.float32(f) * patch[y0 - y + half : y1 - y + half,
-                                                        x0 - x + half : x1 - x + half]  # fmt: skip
-        model[y, x] += np.float32(f)
+    patch = np.ascontiguousarray(psf[cy - half : cy + half + 1, cx - half : cx + half + 1])
+    neighbourhood = 2 * int(np.ceil(0.5 * beam.bmaj_arcsec / cell)) + 1
+    for passes in range(MAX_PEAK_PASSES):
+        magnitude = np.abs(residual)
+        above = magnitude > level
+        if region is not None:
+            above &= region
+        if not above.any():
+            return passes
+        local = scipy.ndimage.maximum_filter(magnitude, size=neighbourhood) == magnitude
+        py, px = np.nonzero(above & local)
+        value = residual[py, px].astype(np.float64)
+        k = np.ceil(np.log(level / np.abs(value)) / np.log1p(-gain))  # iterations to the level
+        deltas = np.zeros_like(residual)
+        deltas[py, px] = value * (1.0 - (1.0 - gain) ** np.maximum(k, 1.0))
+        residual -= ops.convolve_small(deltas, patch)
+        model += deltas
+    return MAX_PEAK_PASSES
 
 
 def _components(model: np.ndarray, grid) -> Table:

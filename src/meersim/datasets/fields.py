@@ -138,6 +138,23 @@ def simulate_field(config: DatasetConfig, field_id: int, device: str | None = No
     return out
 
 
+def field_sky(config: DatasetConfig, field_id: int):
+    """What :func:`simulate_field` observes: ``(params, catalog, outside, setup, sky)``.
+
+    The drawn parameters, the catalog (rarities included), the off-field sources (or
+    None), the :class:`ObservationSetup` and the rendered sky (Jy/pixel), for benches
+    that observe or clean one field in several ways.
+    """
+    seeds = field_seeds(config.seed, int(field_id))
+    params = draw_field_params(config, int(field_id))
+    pointing = _pointing(params)
+    catalog = _field_catalog(params, pointing, seeds)
+    rarities = _field_rarities(config, int(field_id), params, pointing, catalog)
+    catalog, outside = with_rarities(catalog, rarities)
+    setup, sky = _field_sky(params, pointing, catalog, seeds)
+    return params, catalog, outside, setup, sky
+
+
 def _pointing(params: dict) -> _Pointing:
     fp = params["field"]
     survey = str(fp["survey"])
