@@ -67,8 +67,8 @@ class FastConfig:
         ``torch-cpu`` (torch on the CPU) for the FFT convolutions and the noise.
     """
 
-    leftover: float = 0.88
-    mfs_error: float = 0.89
+    leftover: float = 0.97
+    mfs_error: float = 0.98
     device: str = "cpu"
 
     def __post_init__(self):
