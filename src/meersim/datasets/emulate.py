@@ -117,7 +117,8 @@ def emulate_clean(
     fwhm_px = np.sqrt(parts.beam.bmaj_arcsec * parts.beam.bmin_arcsec) / cell
     # CLEAN measures sigma on its residual every major cycle and stops at n sigma of the
     # last one: iterate level -> split -> residual -> sigma down to that fixed point.
-    sigma = robust_rms(dirty)
+    sigma_dirty = robust_rms(dirty)
+    sigma = sigma_dirty
     level = _level(config, sigma)
     for _ in range(MAX_LEVEL_ITERATIONS):
         bright = bright_region(sky_b, level, sigma, config, fwhm_px)
@@ -125,7 +126,7 @@ def emulate_clean(
         fraction[bright] = np.clip(1.0 - fast.leftover * level / sky_b[bright], 0.0, 1.0)
         model = apparent * fraction
         residual = dirty - ops.convolve_centred(model, psf_ft) if bright.any() else dirty.copy()
-        sigma = robust_rms(residual)
+        sigma = robust_rms(residual[::2, ::2])  # a quarter of the pixels: MAD to ~0.2 %
         new_level = _level(config, sigma)
         if abs(new_level - level) <= LEVEL_TOLERANCE * level:
             break
@@ -137,7 +138,7 @@ def emulate_clean(
     if passes:  # as a major cycle: the residual exact for the final model
         residual = dirty - ops.convolve_centred(model, psf_ft)
     restored = ops.convolve_small(model, kernel) + residual
-    obs = parts.observation(dirty.astype(np.float32))
+    obs = parts.observation(dirty.astype(np.float32), sigma_dirty)
     result = CleanResult(
         model=model.astype(np.float32),
         residual=residual.astype(np.float32),
@@ -155,7 +156,7 @@ def emulate_clean(
         image_plane=True,
         scales_px=(0.0,),
         mask=region,
-        meta={"sigma_dirty": float(robust_rms(dirty)), "split_level": float(level),
+        meta={"sigma_dirty": float(sigma_dirty), "split_level": float(level),
               "n_bright_pixels": int(bright.sum()), "peak_passes": passes},
     )  # fmt: skip
     return obs, result

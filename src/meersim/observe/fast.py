@@ -63,8 +63,8 @@ class ImagePlaneParts:
     meta: dict
     outside: np.ndarray | None = None
 
-    def observation(self, dirty: np.ndarray) -> Observation:
-        """The :class:`Observation` with this dirty image (Jy/beam)."""
+    def observation(self, dirty: np.ndarray, rms: float | None = None) -> Observation:
+        """The :class:`Observation` with this dirty image (Jy/beam) and its robust rms if known."""
         return Observation(
             grid=self.grid,
             dirty=dirty,
@@ -72,7 +72,7 @@ class ImagePlaneParts:
             beam=self.beam,
             primary_beam=self.primary_beam,
             noise_rms_predicted=self.noise_rms_predicted,
-            noise_rms_measured=robust_rms(dirty),
+            noise_rms_measured=robust_rms(dirty) if rms is None else float(rms),
             norm=self.norm,
             weighting=self.weighting,
             meta=self.meta,
