@@ -147,3 +147,20 @@ def test_dead_scheduler_fails_fast_with_a_clear_message(tmp_path):
     assert time.perf_counter() - tick < 15
     assert err.value.field == "--scheduler" and "127.0.0.1:9" in str(err.value)
     assert not (tmp_path / "ds" / "manifest.json").exists()
+
+
+def test_device_option_needs_mode_fast_and_is_not_part_of_the_resume_key(tmp_path):
+    from meersim.datasets.build import _config_record, build_from_yaml
+
+    path = tmp_path / "image.yaml"
+    path.write_text(yaml.safe_dump({**yaml.safe_load(example_config_path().read_text()),
+                                    "mode": "image"}))  # fmt: skip
+    with pytest.raises(InputError) as err:
+        build_from_yaml(path, tmp_path / "ds", device="torch-cpu", progress=False)
+    assert err.value.field == "--device"
+    assert "fast" not in _config_record(tiny(mode="image", clean={"threshold_sigma": 3.0}))
+    record = _config_record(tiny(fast={"device": "torch-cpu"}))
+    assert record["fast"] == {
+        "leftover": FastConfig().leftover,
+        "mfs_error": FastConfig().mfs_error,
+    }

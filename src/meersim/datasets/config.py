@@ -95,6 +95,9 @@ class DatasetConfig:
     rare : keys of :class:`meersim.datasets.rare.RareConfig` (injected rarities: rates
         per field of giant, bent, X-shaped radio galaxies, odd radio circles and
         off-field artefacts); each fixed or a distribution. Empty = none, no draws.
+    mode : ``image`` or ``vis`` (observe, then CLEAN) or ``fast`` (image-plane
+        observation and an emulated CLEAN, :mod:`meersim.datasets.emulate`).
+    fast : :class:`meersim.datasets.emulate.FastConfig` (mode fast only).
     """
 
     n_fields: int = 4

@@ -5,23 +5,25 @@ and leaves the rest in the residual. The emulator does this on the noise-free
 apparent sky ``A`` (Jy/pixel), whose clean-beam image ``A_b = A * beam`` (Jy/beam)
 says where the dirty image stands above the level:
 
-1. level ``L = max(threshold, threshold_sigma x sigma)``, sigma = 1.4826 MAD of the
-   dirty image (CLEAN's first sigma; the issue's "n sigma of the field's noise");
-   with ``auto_mask_sigma`` only pixels within ``MASK_GROW_BEAMS`` clean-beam FWHM of
-   ``A_b > auto_mask_sigma x sigma`` may be cleaned to ``L`` (the auto-mask rule);
-2. bright part ``B = A where A_b > L``; model = ``B x (1 - leftover x L / A_b)``: a
+1. dirty = ``A * PSF + mfs_error x (A' * P')`` + coloured noise (+ off-field sources):
+   ``A' * P'`` is the first-order MFS error (:mod:`meersim.observe.fast`), which a CLEAN
+   with one band PSF cannot remove;
+2. level ``L = max(threshold, threshold_sigma x sigma)``, sigma = 1.4826 MAD of the
+   residual, iterated from the dirty image's sigma to its fixed point (CLEAN measures
+   sigma on its residual every major cycle); with ``auto_mask_sigma`` only pixels within
+   ``MASK_GROW_BEAMS`` clean-beam FWHM of ``A_b > auto_mask_sigma x sigma`` may be cleaned;
+3. bright part ``B = A where A_b > L``; model = ``B x (1 - leftover x L / A_b)``: a
    Högbom CLEAN stops once the residual peak is below ``L``, leaving a brightness of
-   about ``leftover x L`` on each cleaned source (``leftover`` measured from real
-   CLEAN runs, bench/fast_validation.py --calibrate, docs/dataset.md);
-3. residual = dirty - model * PSF, with dirty = A * PSF + coloured noise (+ off-field);
-4. CLEAN also cleans noise and faint-source peaks of the residual above ``L``: each
-   local maximum of ``|residual|`` above the level becomes a point component with the
-   flux Högbom would take from it (gain ``g``: the peak times ``1 - (1 - g)^k``, ``k``
-   the iterations to fall below ``L``), subtracted with the PSF's central patch, in a
-   few passes; then the residual is recomputed exactly for the final model;
+   about ``leftover x L`` on each cleaned source; residual = dirty - model * PSF;
+4. CLEAN also cleans noise, faint-source and MFS-error peaks above ``L``: each local
+   maximum of ``|residual|`` above the level becomes a point component with the flux
+   Högbom would take from it (gain ``g``: the peak times ``1 - (1 - g)^k``, ``k`` the
+   iterations to fall below ``L``), subtracted with the PSF's central patch, in up to
+   ``MAX_PEAK_PASSES`` passes; then the residual is recomputed exactly for the model;
 5. restored = model * clean beam + residual.
 
-What is approximated is listed in docs/dataset.md ("mode: fast").
+``leftover`` and ``mfs_error`` are measured against real CLEAN runs
+(bench/fast_validation.py --calibrate). What is approximated is listed in docs/dataset.md ("mode: fast").
 """
 
 from __future__ import annotations
