@@ -69,7 +69,7 @@ class FastConfig:
         ``torch-cpu`` (torch on the CPU) for the FFT convolutions and the noise.
     """
 
-    leftover: float = 0.97
+    leftover: float = 0.89
     mfs_error: float = 0.98
     device: str = "cpu"
 
