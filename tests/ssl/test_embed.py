@@ -44,11 +44,7 @@ def test_embed_shapes_ids_attention_and_random_baseline(trained, tmp_path):
     model, _ = build_backbone(cfg.backbone, 32, **cfg.backbone_kwargs)
     teacher = ck["model"]  # DINO embeds with the teacher's backbone
     model.load_state_dict(
-        {
-            k[len("teacher.backbone.") :]: v
-            for k, v in teacher.items()
-            if k.startswith("teacher.backbone.")
-        }
+        {k[len("teacher.backbone.") :]: v for k, v in teacher.items() if k.startswith("teacher.backbone.")}
     )
     view = RadioMultiCrop(cfg.augment).eval_view(
         CropDataset(store, products=("restored",))[3]["image"]
