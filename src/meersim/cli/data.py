@@ -29,13 +29,16 @@ from meersim.datasets.build import build_dataset
 @click.option(
     "--scheduler", default=None, help="Address of a running dask scheduler (tcp://host:port)."
 )
+@click.option("--device", default=None,
+              help="mode fast only: cpu, cuda, cuda:N or torch-cpu for the FFTs and noise "
+                   "(overrides fast.device; default cpu).")  # fmt: skip
 @seed_option(None, help="Master seed (overrides the config's).")
 @overwrite_option("Start again instead of resuming a dataset in OUTPUT.")
 @progress_option()
-def dataset(config_path, output, workers, scheduler, seed, overwrite, progress):
+def dataset(config_path, output, workers, scheduler, device, seed, overwrite, progress):
     """Simulate fields and cut them into a crop dataset (resumes an interrupted build)."""
     store = build_from_yaml(config_path, output, workers=workers, scheduler=scheduler, seed=seed,
-                            overwrite=overwrite, progress=progress)  # fmt: skip
+                            overwrite=overwrite, progress=progress, device=device)  # fmt: skip
     click.echo(
         f"{output}: {store.n_crops} crops of {store.crop_size[0]}x{store.crop_size[1]} px from "
         f"{store.manifest['n_fields']} fields; products {', '.join(store.products)}"

@@ -18,11 +18,15 @@ from tqdm.auto import tqdm
 
 from meersim.config import to_dict
 from meersim.datasets.config import DatasetConfig, load_config
+from meersim.datasets.emulate import FastConfig
 from meersim.datasets.fields import simulate_field
 from meersim.datasets.pybdsf import REPORT, store_report
 from meersim.datasets.store import FieldResult, open_field_writer, open_store
 from meersim.datasets.store_files import check_output, store_lock
 from meersim.errors import InputError
+
+# seconds to wait for a dask scheduler before --scheduler fails
+SCHEDULER_TIMEOUT_S = 5.0
 
 
 def _config_record(config: DatasetConfig) -> dict:
@@ -31,6 +35,10 @@ def _config_record(config: DatasetConfig) -> dict:
     record = to_dict(config)
     if not record.get("rare"):
         record.pop("rare", None)
+    # the fast section exists only in mode fast; the device does not change the result
+    fast = record.pop("fast", None)
+    if config.mode == "fast":
+        record["fast"] = {k: v for k, v in fast.items() if k != "device"}
     return record
 
 
@@ -81,8 +89,13 @@ def build_dataset(
     """
     output = Path(output)
     check_output(output, overwrite)  # before the lock file goes into a foreign folder
-    with store_lock(output):
-        _build_locked(config, output, workers, scheduler, overwrite, progress, on_field)
+    client = connect_scheduler(scheduler) if scheduler is not None else None
+    try:
+        with store_lock(output):
+            _build_locked(config, output, workers, client, overwrite, progress, on_field)
+    finally:
+        if client is not None:
+            client.close()
     store = open_store(output)
     if store.n_crops == 0:
         raise InputError(
@@ -95,7 +108,23 @@ def build_dataset(
     return store
 
 
-def _build_locked(config, output, workers, scheduler, overwrite, progress, on_field) -> None:
+def connect_scheduler(address: str, timeout_s: float = SCHEDULER_TIMEOUT_S):
+    """A dask ``Client`` of the scheduler at ``address``; InputError within ``timeout_s`` (s) if none answers."""
+    from dask.distributed import Client  # only when distributing
+
+    try:
+        return Client(str(address), timeout=timeout_s)
+    except (OSError, TimeoutError, ValueError) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise InputError(
+            "meersim dataset", "--scheduler",
+            f"no dask scheduler answered at {address!r} within {timeout_s:g} s ({reason[:160]}).",
+            "Start one (dask scheduler; dask worker ADDRESS) and pass its tcp://host:port, "
+            "or use --workers N for a local cluster.",
+        ) from None  # fmt: skip
+
+
+def _build_locked(config, output, workers, client, overwrite, progress, on_field) -> None:
     """The build itself, under the store's write lock."""
     writer = open_field_writer(
         output,
@@ -124,11 +153,11 @@ def _build_locked(config, output, workers, scheduler, overwrite, progress, on_fi
             on_field(result.field_id)
 
     try:
-        if todo and scheduler is None and workers <= 1:
+        if todo and client is None and workers <= 1:
             for fid in todo:
                 accept(simulate_field(config, fid))
         elif todo:
-            _run_distributed(config, todo, workers, scheduler, accept)
+            _run_distributed(config, todo, workers, client, accept)
     finally:
         bar.close()
     writer.finalize()
@@ -136,11 +165,12 @@ def _build_locked(config, output, workers, scheduler, overwrite, progress, on_fi
         store_report(open_store(output))
 
 
-def _run_distributed(config, todo, workers, scheduler, accept) -> None:
+def _run_distributed(config, todo, workers, client, accept) -> None:
+    """Fields on ``client``'s cluster, or on a local cluster of ``workers`` processes."""
     from dask.distributed import Client, LocalCluster, as_completed  # only when distributing
 
     cluster = None
-    if scheduler is None:
+    if client is None:
         # each worker process computes one field at a time with threads_per_field threads
         os.environ.setdefault("OMP_NUM_THREADS", "1")
         cluster = LocalCluster(
@@ -151,8 +181,6 @@ def _run_distributed(config, todo, workers, scheduler, accept) -> None:
             silence_logs=logging.ERROR,
         )
         client = Client(cluster)
-    else:
-        client = Client(scheduler)
     try:
         futures = [
             client.submit(simulate_field, config, fid, key=f"meersim-field-{fid}", pure=False)
@@ -163,8 +191,8 @@ def _run_distributed(config, todo, workers, scheduler, accept) -> None:
             future.release()
             accept(result)
     finally:
-        client.close()
         if cluster is not None:
+            client.close()
             cluster.close()
 
 
@@ -174,6 +202,14 @@ def build_from_yaml(path, output, **kwargs):
     seed = kwargs.pop("seed", None)
     if seed is not None:
         config.seed = int(seed)
+    device = kwargs.pop("device", None)
+    if device is not None:
+        if config.mode != "fast":
+            raise InputError(str(path), "--device", f"only mode fast runs on a device; this "
+                             f"config has mode {config.mode!r}.",
+                             "Drop --device, or set mode: fast.")  # fmt: skip
+        config.fast = FastConfig(leftover=config.fast.leftover, mfs_error=config.fast.mfs_error,
+                                 device=device)  # fmt: skip
     return build_dataset(config, output, **kwargs)
 
 

@@ -18,6 +18,7 @@ from meersim.catalogs.synthetic import SURVEYS, MorphologyModel
 from meersim.clean.config import CleanConfig
 from meersim.config import from_dict, load_yaml, to_dict
 from meersim.datasets import distributions
+from meersim.datasets.emulate import FastConfig
 from meersim.datasets.pybdsf import PybdsfConfig
 from meersim.datasets.rare import rare_from
 from meersim.errors import InputError
@@ -25,7 +26,9 @@ from meersim.imaging.weighting import Weighting
 from meersim.observe.uvcoverage import ObservationSetup
 
 SIM_PRODUCTS = ("sky", "dirty", "restored", "residual", "model")
-MODES = ("image", "vis")
+MODES = ("image", "vis", "fast")
+# CleanConfig keys that the emulated CLEAN of mode fast cannot honour (multiscale models)
+FAST_REFUSED_CLEAN_KEYS = ("multiscale", "scales", "scale_bias", "image_plane_only")
 # ObservationSetup keys the builder sets per field (pointing, noise seed, target rms)
 RESERVED_SETUP_KEYS = ("ra_deg", "dec_deg", "seed", "target_rms_jy")
 
@@ -92,6 +95,9 @@ class DatasetConfig:
     rare : keys of :class:`meersim.datasets.rare.RareConfig` (injected rarities: rates
         per field of giant, bent, X-shaped radio galaxies, odd radio circles and
         off-field artefacts); each fixed or a distribution. Empty = none, no draws.
+    mode : ``image`` or ``vis`` (observe, then CLEAN) or ``fast`` (image-plane
+        observation and an emulated CLEAN, :mod:`meersim.datasets.emulate`).
+    fast : :class:`meersim.datasets.emulate.FastConfig` (mode fast only).
     """
 
     n_fields: int = 4
@@ -108,6 +114,7 @@ class DatasetConfig:
     threads_per_field: int = 1
     pybdsf: PybdsfConfig = dc_field(default_factory=PybdsfConfig)
     rare: dict = dc_field(default_factory=dict)
+    fast: FastConfig = dc_field(default_factory=FastConfig)
 
     def __post_init__(self):
         src = "dataset config"
@@ -116,7 +123,7 @@ class DatasetConfig:
         if not isinstance(self.seed, int) or self.seed < 0:
             raise InputError(src, "seed", f"must be an integer >= 0, got {self.seed!r}.")
         if self.mode not in MODES:
-            raise InputError(src, "mode", f"{self.mode!r} is unknown.", "Use image or vis.")
+            raise InputError(src, "mode", f"{self.mode!r} is unknown.", "Use image, vis or fast.")
         if isinstance(self.products, str):
             self.products = [self.products]
         bad = [p for p in self.products if p not in SIM_PRODUCTS]
@@ -132,6 +139,7 @@ class DatasetConfig:
         if not isinstance(c.psf_size, int) or c.psf_size < 1:
             raise InputError(src, "crops.psf_size", "must be a positive integer.")
         _check_field(self, src)
+        _check_fast(self, src)
         if not isinstance(self.threads_per_field, int) or self.threads_per_field < 1:
             raise InputError(src, "threads_per_field", "must be a positive integer.")
         for section, values in (
@@ -204,6 +212,27 @@ def _check_field(config: DatasetConfig, src: str) -> None:
     if config.mode == "vis" and not distributions.is_distribution(f.npix) and round(f.npix) % 2:
         raise InputError(src, "field.npix", f"{f.npix} is odd; vis mode grids visibilities and "
                          "the gridder needs an even image size.", f"Use {round(f.npix) + 1}.")  # fmt: skip
+
+
+def _check_fast(config: DatasetConfig, src: str) -> None:
+    """Options the emulated CLEAN of mode fast cannot honour are errors, not silently ignored."""
+    if config.mode != "fast":
+        if to_dict(config.fast) != to_dict(FastConfig()):
+            raise InputError(src, "fast", f"is set but mode is {config.mode!r}.",
+                             "Remove the fast section, or use mode: fast.")  # fmt: skip
+        return
+    if not isinstance(config.clean, dict):
+        return
+    for key in FAST_REFUSED_CLEAN_KEYS:
+        if key in config.clean and not (key == "multiscale" and config.clean[key] is False):
+            raise InputError(src, f"clean.{key}", "mode fast emulates a Högbom CLEAN and has "
+                             "no multiscale or image-plane-only option.",
+                             f"Remove clean.{key}, or use mode: vis or image.")  # fmt: skip
+    clean = config.clean
+    if clean.get("threshold_sigma", 3.0) is None and not clean.get("threshold"):
+        raise InputError(src, "clean.threshold_sigma", "mode fast emulates CLEAN down to a "
+                         "level, and none is set.",
+                         "Set clean.threshold_sigma (e.g. 3) or clean.threshold (Jy/beam).")  # fmt: skip
 
 
 def load_config(path) -> DatasetConfig:

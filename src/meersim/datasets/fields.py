@@ -40,13 +40,16 @@ from meersim.datasets.crops import (
     cut,
     nan_fractions,
 )
+from meersim.datasets.emulate import beam_kernel, emulate_clean
 from meersim.datasets.pybdsf import add_pybdsf
 from meersim.datasets.rare import field_rarities, rare_crop_truth, with_rarities
 from meersim.datasets.store import FieldResult
 from meersim.errors import InputError
 from meersim.grid import Grid
 from meersim.imaging.beamfit import convolve_with_beam
+from meersim.imaging.fftconv import FFTOps
 from meersim.imaging.weighting import Weighting
+from meersim.observe.fast import observe_parts
 from meersim.observe.observe import observe
 from meersim.observe.uvcoverage import channel_freqs
 from meersim.sky.render import render_sky
@@ -91,8 +94,11 @@ def _gridder_threads(n: int):
             os.environ["MEERSIM_NTHREADS"] = old
 
 
-def simulate_field(config: DatasetConfig, field_id: int) -> FieldResult:
-    """Compute every crop and the truth of one field (pure function of config and id)."""
+def simulate_field(config: DatasetConfig, field_id: int, device: str | None = None) -> FieldResult:
+    """Compute every crop and the truth of one field (pure function of config and id).
+
+    ``device`` (mode fast only) overrides ``config.fast.device`` for the FFTs and noise.
+    """
     field_id = int(field_id)
     timer = _StageTimer()
     with _gridder_threads(config.threads_per_field):
@@ -105,20 +111,48 @@ def simulate_field(config: DatasetConfig, field_id: int) -> FieldResult:
                                                                       pointing, catalog))  # fmt: skip
         with timer("render"):
             setup, sky = _field_sky(params, pointing, catalog, seeds)
-        with timer("observe"):
-            obs = observe(sky, setup, Weighting(**params["weighting"]), mode=config.mode,
-                          products=("basic",), nthreads=config.threads_per_field,
-                          outside=outside)  # fmt: skip
-        with timer("clean"):
-            result = clean(obs, clean_config_from(params["clean"], "dataset config"))
+        if config.mode == "fast":
+            ops = FFTOps(device or config.fast.device, config.threads_per_field)
+            with timer("observe"):
+                parts = observe_parts(sky, setup, Weighting(**params["weighting"]),
+                                      nthreads=config.threads_per_field, outside=outside,
+                                      ops=ops)  # fmt: skip
+            with timer("clean"):
+                obs, result = emulate_clean(parts, clean_config_from(params["clean"], "dataset config"),
+                                            config.fast, ops)  # fmt: skip
+        else:
+            ops = None
+            with timer("observe"):
+                obs = observe(sky, setup, Weighting(**params["weighting"]), mode=config.mode,
+                              products=("basic",), nthreads=config.threads_per_field,
+                              outside=outside)  # fmt: skip
+            with timer("clean"):
+                result = clean(obs, clean_config_from(params["clean"], "dataset config"))
         with timer("crop"):
-            out = _cut_field(config, field_id, params, pointing, catalog, sky, obs, result)
+            out = _cut_field(config, field_id, params, pointing, catalog, sky, obs, result, ops)
         if config.pybdsf.enabled:  # the survey catalog beside the truth (datasets.pybdsf)
             with timer("pybdsf"):
                 add_pybdsf(out, config.pybdsf, obs.grid, obs.beam, result.restored,
                            _apparent_components(catalog, sky.grid, obs), config.crops.size)  # fmt: skip
     out.timings = timer.seconds
     return out
+
+
+def field_sky(config: DatasetConfig, field_id: int):
+    """What :func:`simulate_field` observes: ``(params, catalog, outside, setup, sky)``.
+
+    The drawn parameters, the catalog (rarities included), the off-field sources (or
+    None), the :class:`ObservationSetup` and the rendered sky (Jy/pixel), for benches
+    that observe or clean one field in several ways.
+    """
+    seeds = field_seeds(config.seed, int(field_id))
+    params = draw_field_params(config, int(field_id))
+    pointing = _pointing(params)
+    catalog = _field_catalog(params, pointing, seeds)
+    rarities = _field_rarities(config, int(field_id), params, pointing, catalog)
+    catalog, outside = with_rarities(catalog, rarities)
+    setup, sky = _field_sky(params, pointing, catalog, seeds)
+    return params, catalog, outside, setup, sky
 
 
 def _pointing(params: dict) -> _Pointing:
@@ -174,14 +208,18 @@ def _field_sky(params: dict, pointing: _Pointing, catalog: QTable, seeds):
     return setup, sky
 
 
-def _field_images(config: DatasetConfig, sky: Sky, obs: Observation, result: CleanResult):
+def _field_images(config: DatasetConfig, sky: Sky, obs: Observation, result: CleanResult, ops=None):
     """The requested products, float32 [npix, npix] (Jy/beam; model Jy/pixel)."""
     pb = np.asarray(obs.primary_beam, dtype=np.float32)
     images = {}
     if "sky" in config.products:
         # apparent MFS sky: channel mean (equal shares) x band primary beam, then the clean beam
         apparent = sky.data.mean(axis=0) * pb
-        images["sky"] = convolve_with_beam(apparent, obs.beam, obs.grid.cell_arcsec)
+        if ops is None:
+            images["sky"] = convolve_with_beam(apparent, obs.beam, obs.grid.cell_arcsec)
+        else:  # mode fast: the same convolution on a kernel cut at 4 BMAJ, in float32
+            kernel = beam_kernel(obs.beam, obs.grid.cell_arcsec, min(apparent.shape))
+            images["sky"] = ops.convolve_small(apparent, kernel)
     images["dirty"] = obs.dirty
     images["restored"] = result.restored
     images["residual"] = result.residual
@@ -209,10 +247,12 @@ def _apparent_components(catalog: QTable, grid: Grid, obs: Observation) -> CropT
     return CropTruthInputs(catalog, x, y, apparent_flux, peak)
 
 
-def _cut_field(config, field_id, params, pointing, catalog, sky, obs, result) -> FieldResult:
+def _cut_field(
+    config, field_id, params, pointing, catalog, sky, obs, result, ops=None
+) -> FieldResult:
     """Blank, tile and cut the products; per-crop and per-source truth."""
     grid, npix, size = sky.grid, pointing.npix, config.crops.size
-    images = _field_images(config, sky, obs, result)
+    images = _field_images(config, sky, obs, result, ops)
     blank = np.zeros((npix, npix), bool)
     if params["pb_cut"] is not None:
         blank = np.asarray(obs.primary_beam, dtype=np.float32) < float(params["pb_cut"])

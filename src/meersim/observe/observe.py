@@ -89,6 +89,19 @@ def image_plane_noise(
     """
     ny, nx = grid.npix_y, grid.npix_x
     big_y, big_x = 2 * ny, 2 * nx
+    amplitude = noise_amplitude(vis, imaging_weight, norm, grid)
+    white = np.empty((big_y, big_x), dtype=np.complex64)
+    white.real = rng.standard_normal((big_y, big_x), dtype=np.float32)
+    white.imag = rng.standard_normal((big_y, big_x), dtype=np.float32)
+    white *= amplitude
+    field = scipy.fft.ifft2(white, workers=workers or default_nthreads(), overwrite_x=True)
+    return (field.real[:ny, :nx] * (big_y * big_x)).astype(np.float32)
+
+
+def noise_amplitude(vis: Visibilities, imaging_weight: np.ndarray, norm: float, grid: Grid):
+    """float32 [2ny, 2nx]: sqrt of the binned noise power (Jy/beam per uv cell) of :func:`image_plane_noise`."""
+    ny, nx = grid.npix_y, grid.npix_x
+    big_y, big_x = 2 * ny, 2 * nx
     w = unflagged_weights(vis, imaging_weight).astype(np.float64)
     natural = np.asarray(vis.weight, dtype=np.float64)
     variance = np.zeros_like(w)
@@ -108,13 +121,7 @@ def image_plane_noise(
             cell = (np.mod(sign * ky, big_y)) * big_x + np.mod(sign * kx, big_x)
             power += np.bincount(cell, weights=half, minlength=big_y * big_x)
     # Single precision: the noise needs no more, and the [2ny, 2nx] FFT is the cost.
-    amplitude = np.sqrt(power.reshape(big_y, big_x)).astype(np.float32)
-    white = np.empty((big_y, big_x), dtype=np.complex64)
-    white.real = rng.standard_normal((big_y, big_x), dtype=np.float32)
-    white.imag = rng.standard_normal((big_y, big_x), dtype=np.float32)
-    white *= amplitude
-    field = scipy.fft.ifft2(white, workers=workers or default_nthreads(), overwrite_x=True)
-    return (field.real[:ny, :nx] * (big_y * big_x)).astype(np.float32)
+    return np.sqrt(power.reshape(big_y, big_x)).astype(np.float32)
 
 
 # ---- observing ----------------------------------------------------------------------
@@ -278,11 +285,7 @@ def _progress_bar(enabled: bool, total: int, desc: str):
 def _image_plane_dirty(sky, vis, weights, norm, psf, grid, rng):
     """Image-plane mode: (weighted apparent sky) * PSF + coloured noise; also returns the band PB."""
     fractions = channel_weight_fractions(vis, weights, norm)
-    apparent = np.zeros((grid.npix_y, grid.npix_x), dtype=np.float64)
-    for f, share in zip(vis.freqs, fractions, strict=True):
-        if share > 0:
-            gain = primary_beam_image(sky.grid, float(f)).reshape(apparent.shape)
-            apparent += share * sky_at_frequency(sky, float(f)) * gain.astype(np.float64)
+    apparent = band_apparent_sky(sky, vis.freqs, fractions, grid)
     # A sample at (u, v) puts the same fringe in the dirty image of a point source
     # as in the PSF shifted to it, so (MFS, w-term aside) dirty = sum_c share_c
     # (apparent_c * PSF_c); we use the band PSF for every channel, which keeps
@@ -291,6 +294,16 @@ def _image_plane_dirty(sky, vis, weights, norm, psf, grid, rng):
     if rng is not None:
         dirty = dirty + image_plane_noise(vis, weights, norm, grid, rng)
     return dirty.astype(np.float32), band_primary_beam(grid, vis.freqs, fractions)
+
+
+def band_apparent_sky(sky: Sky, freqs_hz, fractions, grid: Grid) -> np.ndarray:
+    """float64 [ny, nx] (Jy/pixel): the channels' apparent skies summed with their MFS weight shares."""
+    apparent = np.zeros((grid.npix_y, grid.npix_x), dtype=np.float64)
+    for f, share in zip(freqs_hz, fractions, strict=True):
+        if share > 0:
+            gain = primary_beam_image(sky.grid, float(f)).reshape(apparent.shape)
+            apparent += share * sky_at_frequency(sky, float(f)) * gain.astype(np.float64)
+    return apparent
 
 
 def observe_fits(

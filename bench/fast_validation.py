@@ -1,0 +1,331 @@
+"""Emulated CLEAN (``mode: fast``) against real CLEAN (``mode: vis``) on the same fields.
+
+    python bench/fast_validation.py --calibrate [--fields 4]   # measure fast.leftover
+    python bench/fast_validation.py [--fields 13]              # compare crops (>= 200)
+
+``--calibrate`` cleans each field for real (vis mode) and solves for the leftover
+``eta`` with which the emulated model holds the flux the real model holds in the bright
+region: ``sum A (1 - eta L / A_b) = sum model_real`` over ``A_b > L``, so
+``eta = (sum A - sum model_real) / sum (A L / A_b)`` (A: apparent sky, Jy/pixel; A_b: A
+x clean beam; L: the emulator's level), and for the share ``s`` of the MFS error left in
+the residual (``fast.mfs_error``) the one with which the emulated residual's rms equals
+the real one (rms^2 = a + s^2 b, from runs with s = 0 and 1). It also prints kappa, the
+share of the bright sky's flux the real model recovers.
+
+The comparison builds every field in both modes (simulate_field, one thread) and compares
+per-crop statistics: residual rms, count / peak / integrated flux of >5 sigma islands of
+the restored crop, and its azimuthal power spectrum (medians within 5 %, two-sample KS
+p > 0.01), then the transfer of a linear count probe (meersim.eval.probes) on features of
+the restored crops: trained on fast crops and tested on vis crops against trained and
+tested on vis (field-grouped 5-fold), for a random-init ResNet (meersim.ssl.backbones,
+the embedding path's backbone untrained) and raw pixels (PCA inside the probe).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+
+os.environ.setdefault("MEERSIM_NTHREADS", "1")
+
+import numpy as np  # noqa: E402
+import scipy.ndimage  # noqa: E402
+import yaml  # noqa: E402
+from scipy.stats import ks_2samp  # noqa: E402
+
+from meersim.clean.major import clean  # noqa: E402
+from meersim.config import from_dict  # noqa: E402
+from meersim.datasets.build import DatasetConfig, example_config_path  # noqa: E402
+from meersim.datasets.config import clean_config_from  # noqa: E402
+from meersim.datasets.emulate import (  # noqa: E402
+    FastConfig,
+    beam_kernel,
+    bright_region,
+    emulate_clean,
+    grow,
+)
+from meersim.datasets.fields import field_sky, simulate_field  # noqa: E402
+from meersim.eval.probes import fit_predict_regression, make_splits, regression_scores  # noqa: E402
+from meersim.imaging.fftconv import FFTOps  # noqa: E402
+from meersim.imaging.weighting import Weighting  # noqa: E402
+from meersim.observe.fast import observe_parts  # noqa: E402
+from meersim.observe.observe import observe  # noqa: E402
+from meersim.stats import robust_rms  # noqa: E402
+
+
+def config_for(mode: str, fields: int, npix: int, seed: int) -> DatasetConfig:
+    """The example config at bench/dataset.py's settings (4 h, 480 s dumps, 4 channels)."""
+    data = yaml.safe_load(example_config_path().read_text())
+    data.update(n_fields=fields, seed=seed, mode=mode, products=["restored", "residual"])
+    data["field"]["npix"] = npix
+    data["observation"].update(hours=4.0, dump_s=480.0, nchan=4)
+    data["clean"] = {"threshold_sigma": 3.0, "niter": 1000000, "max_major": 20}
+    if mode == "fast":
+        data["clean"] = {"threshold_sigma": 3.0}
+    return from_dict(DatasetConfig, data, "bench")
+
+
+# ---- calibration ----------------------------------------------------------------------
+def calibrate(fields: int, npix: int, seed: int) -> None:
+    config = config_for("vis", fields, npix, seed)
+    etas, kappas, mfs_shares = [], [], []
+    for fid in range(fields):
+        params, _, outside, setup, sky = field_sky(config, fid)
+        weighting = Weighting(**params["weighting"])
+        cc = clean_config_from(params["clean"], "bench")
+        tick = time.perf_counter()
+        obs = observe(sky, setup, weighting, mode="vis", products=("basic",), nthreads=1,
+                      outside=outside)  # fmt: skip
+        real = clean(obs, cc)
+        t_vis = time.perf_counter() - tick
+        parts = observe_parts(sky, setup, weighting, nthreads=1, outside=outside)
+        _, fast = emulate_clean(parts, cc, FastConfig())
+        # residual rms^2 ~ a + s^2 b in the share s of the MFS error kept: s from s = 0 and 1
+        rms0 = emulate_clean(parts, cc, FastConfig(mfs_error=0.0))[1].noise_rms
+        rms1 = emulate_clean(parts, cc, FastConfig(mfs_error=1.0))[1].noise_rms
+        mfs = np.sqrt(
+            max(real.noise_rms**2 - rms0**2, 0.0) / (rms1**2 - rms0**2)
+        )  # rms(s) ~ sqrt(a + s^2 b)
+        mfs_shares.append(mfs)
+        ops = FFTOps("cpu", 1)
+        apparent = parts.apparent.astype(np.float32)
+        cell = parts.grid.cell_arcsec
+        sky_b = ops.convolve_small(apparent, beam_kernel(parts.beam, cell, npix))
+        level, sigma = fast.meta["split_level"], fast.meta["sigma_dirty"]
+        fwhm_px = np.sqrt(parts.beam.bmaj_arcsec * parts.beam.bmin_arcsec) / cell
+        bright = bright_region(sky_b, level, sigma, cc, fwhm_px)
+        region = grow(bright, 0.5 * fwhm_px)
+        m_real = float(real.model[region].sum(dtype=np.float64))
+        a_b = float(apparent[bright].sum(dtype=np.float64))
+        c = float((apparent[bright] * level / sky_b[bright]).sum(dtype=np.float64))
+        eta, kappa = (a_b - m_real) / c, m_real / a_b
+        etas.append(eta)
+        kappas.append(kappa)
+        print(f"field {fid}: eta {eta:.3f}  kappa {kappa:.3f}  mfs_error {mfs:.3f}  bright flux {a_b * 1e3:.2f} mJy  "
+              f"real model {real.model.sum() * 1e3:.2f} mJy ({m_real * 1e3:.2f} in region)  "
+              f"fast model {fast.model.sum() * 1e3:.2f} mJy | sigma: thermal "
+              f"{obs.noise_rms_predicted * 1e6:.2f}, dirty {sigma * 1e6:.2f}, real residual "
+              f"{real.noise_rms * 1e6:.2f}, fast residual {fast.noise_rms * 1e6:.2f} uJy/beam | "
+              f"levels real {real.threshold_jy * 1e6:.2f} fast split {level * 1e6:.2f} uJy/beam | "
+              f"{real.n_major} major, vis+clean {t_vis:.1f} s")  # fmt: skip
+    print(f"leftover eta median {np.median(etas):.3f} (range {min(etas):.3f}-{max(etas):.3f}); "
+          f"mfs_error median {np.median(mfs_shares):.3f} (range {min(mfs_shares):.3f}-"
+          f"{max(mfs_shares):.3f}); kappa median {np.median(kappas):.3f}")  # fmt: skip
+
+
+# ---- per-crop statistics ----------------------------------------------------------------
+def build(mode: str, fields: int, npix: int, seed: int, fast: FastConfig, cache: str | None):
+    """Restored and residual crops [n, H, W], truth and build seconds of one mode.
+
+    With ``cache`` (a directory), vis-mode builds are kept there and reused."""
+    path = None
+    if cache and mode == "vis":
+        path = os.path.join(cache, f"vis_{fields}_{npix}_{seed}")
+        if os.path.exists(path + ".npz"):
+            from astropy.table import Table
+
+            saved = np.load(path + ".npz")
+            truth = Table.read(path + ".ecsv")
+            return saved["restored"], saved["residual"], truth, float(saved["seconds"])
+    config = config_for(mode, fields, npix, seed)
+    if mode == "fast":
+        config.fast = fast
+    restored, residual, truth, seconds = [], [], [], 0.0
+    for fid in range(fields):
+        tick = time.perf_counter()
+        r = simulate_field(config, fid)
+        seconds += time.perf_counter() - tick
+        restored.append(r.arrays["restored"])
+        residual.append(r.arrays["residual"])
+        truth.append(r.truth)
+    from astropy.table import vstack
+
+    out = np.concatenate(restored), np.concatenate(residual), vstack(truth), seconds
+    if path is not None:
+        os.makedirs(cache, exist_ok=True)
+        np.savez(path + ".npz", restored=out[0], residual=out[1], seconds=seconds)
+        out[2].write(path + ".ecsv", overwrite=True)
+    return out
+
+
+def islands(image: np.ndarray, sigma: float, beam_area_px: float):
+    """Peak (Jy/beam) and integrated flux (Jy) of each 8-connected island above 5 sigma."""
+    labels, n = scipy.ndimage.label(image > 5.0 * sigma, structure=np.ones((3, 3)))
+    if n == 0:
+        return np.zeros(0), np.zeros(0)
+    index = np.arange(1, n + 1)
+    peak = scipy.ndimage.maximum(image, labels, index)
+    total = scipy.ndimage.sum(image, labels, index) / beam_area_px
+    return np.asarray(peak), np.asarray(total)
+
+
+def power_spectrum(image: np.ndarray, n_bins: int = 10) -> np.ndarray:
+    """Azimuthally averaged |FFT|^2 of a mean-subtracted crop in log-spaced bins of |k|."""
+    size = image.shape[0]
+    power = np.abs(np.fft.fft2(image - image.mean())) ** 2
+    k = np.hypot(*np.meshgrid(np.fft.fftfreq(size), np.fft.fftfreq(size), indexing="ij"))
+    edges = np.geomspace(2.0 / size, 0.5, n_bins + 1)
+    which = np.digitize(k.ravel(), edges) - 1
+    ok = (which >= 0) & (which < n_bins)
+    sums = np.bincount(which[ok], power.ravel()[ok], n_bins)
+    return sums / np.maximum(np.bincount(which[ok], minlength=n_bins), 1)
+
+
+def crop_stats(restored, residual, truth):
+    beam_area = np.pi / (4 * np.log(2)) * truth["bmaj"][0] * truth["bmin"][0] / 4.0  # 2" cells
+    rms = np.array([robust_rms(r) for r in residual])
+    counts, peaks, fluxes, spectra = [], [], [], []
+    for image, sigma in zip(restored, rms, strict=True):
+        p, f = islands(image, sigma, beam_area)
+        counts.append(len(p))
+        peaks.append(p)
+        fluxes.append(f)
+        spectra.append(power_spectrum(image))
+    return {
+        "residual rms": rms,
+        "count >5 sigma": np.array(counts, float),
+        "peak >5 sigma": np.concatenate(peaks),
+        "integrated flux >5 sigma": np.concatenate(fluxes),
+        "spectra": np.array(spectra),
+    }
+
+
+def compare(vis: dict, fast: dict) -> bool:
+    ok = True
+    print(f"{'statistic':28s} {'n vis':>6s} {'n fast':>6s} {'median vis':>11s} "
+          f"{'median fast':>11s} {'ratio':>7s} {'KS p':>8s}")  # fmt: skip
+    rows = [(name, vis[name], fast[name]) for name in vis if name != "spectra"]
+    for b in range(vis["spectra"].shape[1]):
+        rows.append((f"power bin {b}", vis["spectra"][:, b], fast["spectra"][:, b]))
+    for name, a, b in rows:
+        ma, mb = np.median(a), np.median(b)
+        ratio = mb / ma if ma else float("nan")
+        p = ks_2samp(a, b).pvalue
+        good = abs(ratio - 1) <= 0.05 and p > 0.01
+        ok &= bool(good)
+        print(f"{name:28s} {len(a):6d} {len(b):6d} {ma:11.4g} {mb:11.4g} {ratio:7.3f} "
+              f"{p:8.3g} {'' if good else '  <- outside'}")  # fmt: skip
+    return ok
+
+
+# ---- probe transfer ----------------------------------------------------------------------
+def eval_views(restored: np.ndarray) -> np.ndarray:
+    """The embedding path's view of each crop (meersim.ssl.augment eval_view: median and
+    1.4826 MAD normalised, arcsinh stretched), float32 [n, H, W]."""
+    import torch
+
+    from meersim.ssl.augment import AugmentConfig, RadioMultiCrop
+
+    transform = RadioMultiCrop(AugmentConfig(global_size=restored.shape[-1]))
+    views = [transform.eval_view(torch.from_numpy(np.ascontiguousarray(c[None]))) for c in restored]
+    return torch.cat(views).numpy()
+
+
+def raw_features(views: np.ndarray) -> np.ndarray:
+    """8 x 8 block means of the view, [n, (H/8)^2] (the probe reduces them with PCA)."""
+    n, s, _ = views.shape
+    return views.reshape(n, s // 8, 8, s // 8, 8).mean(axis=(2, 4)).reshape(n, -1)
+
+
+def histogram_features(views: np.ndarray) -> np.ndarray:
+    """Share of each view's pixels in 24 bins of the stretched value (position-free)."""
+    edges = np.linspace(-3.0, 9.0, 25)
+    return np.stack([np.histogram(np.clip(v, -3.0, 8.99), edges)[0] / v.size for v in views])
+
+
+def smooth(views: np.ndarray, sigma_px: float = 1.5) -> np.ndarray:
+    """Each view convolved with a Gaussian of ``sigma_px`` pixels."""
+    return np.stack([scipy.ndimage.gaussian_filter(v, sigma_px) for v in views])
+
+
+def resnet_features(views: np.ndarray) -> np.ndarray:
+    """Pooled features of a seeded random-init resnet10_w16 (meersim.ssl.backbones)."""
+    import torch
+
+    from meersim.ssl.backbones import build_backbone
+
+    torch.manual_seed(0)
+    model, _ = build_backbone("resnet10_w16", views.shape[-1])
+    model.eval()
+    out = []
+    with torch.no_grad():
+        for i in range(0, len(views), 32):
+            out.append(
+                model(torch.from_numpy(np.ascontiguousarray(views[i : i + 32, None]))).numpy()
+            )
+    return np.concatenate(out)
+
+
+def probe_transfer(name, feat_vis, feat_fast, y_vis, y_fast, field_ids) -> bool:
+    folds, _ = make_splits(field_ids, 5, seed=0)
+    pred_vv, pred_fv = np.full(len(y_vis), np.nan), np.full(len(y_vis), np.nan)
+    for split in folds:
+        pred_vv[split.test] = fit_predict_regression(feat_vis, y_vis, split)[0]
+        # train rows from fast crops (their own labels), test rows from vis crops
+        both = np.concatenate([feat_fast, feat_vis])
+        target = np.concatenate([y_fast, y_vis])
+        shifted = type(split)(split.train, split.test + len(y_fast), split.by_field)
+        pred_fv[split.test] = fit_predict_regression(both, target, shifted)[0]
+    r_vv = regression_scores(y_vis, pred_vv)["r2"]
+    r_fv = regression_scores(y_vis, pred_fv)["r2"]
+    if not r_vv > 0.05:  # the vis probe itself has no skill: nothing to transfer
+        print(f"probe {name:32s}: R2 train vis/test vis {r_vv:.3f}, train fast/test vis "
+              f"{r_fv:.3f} -> no skill on vis, not a test")  # fmt: skip
+        return True
+    loss = (r_vv - r_fv) / r_vv
+    print(f"probe {name:32s}: R2 train vis/test vis {r_vv:.3f}, train fast/test vis {r_fv:.3f} "
+          f"-> loss {100 * loss:+.1f}% {'(<= 5%: ok)' if loss <= 0.05 else '(> 5%)'}")  # fmt: skip
+    return loss <= 0.05
+
+
+def validate(fields: int, npix: int, seed: int, fast: FastConfig, cache: str | None) -> None:
+    rv, sv, tv, secs_v = build("vis", fields, npix, seed, fast, cache)
+    rf, sf, tf, secs_f = build("fast", fields, npix, seed, fast, None)
+    print(f"fast config: {fast}")
+    print(f"{fields} fields of {npix}^2: vis+CLEAN {secs_v:.1f} s, fast {secs_f:.1f} s "
+          f"({secs_v / secs_f:.1f}x), {len(tv)} crops each")  # fmt: skip
+    ok = compare(crop_stats(rv, sv, tv), crop_stats(rf, sf, tf))
+    field_ids = np.asarray(tv["field_id"])
+    views_v, views_f = eval_views(rv), eval_views(rf)
+    features = {
+        "raw-PCA": (raw_features(views_v), raw_features(views_f)),
+        "pixel histogram": (histogram_features(views_v), histogram_features(views_f)),
+        "random-init ResNet": (resnet_features(views_v), resnet_features(views_f)),
+        # the same on views smoothed by a 1.5-pixel Gaussian: without the finest texture
+        "random-init ResNet, smoothed": (
+            resnet_features(smooth(views_v)),
+            resnet_features(smooth(views_f)),
+        ),  # fmt: skip
+    }
+    for label in ("n_detectable", "n_sources"):
+        y_v, y_f = np.asarray(tv[label], float), np.asarray(tf[label], float)
+        print(f"{label}: mean {y_v.mean():.2f}, sd {y_v.std():.2f} (vis truth)")
+        for name, (feat_v, feat_f) in features.items():
+            ok &= probe_transfer(f"{name} {label}", feat_v, feat_f, y_v, y_f, field_ids)
+    print("all bars met" if ok else "some bars not met")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--fields", type=int, default=13)
+    parser.add_argument("--npix", type=int, default=1024)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--calibrate", action="store_true")
+    parser.add_argument("--leftover", type=float, default=None, help="fast.leftover to test")
+    parser.add_argument("--mfs-error", type=float, default=None, help="fast.mfs_error to test")
+    parser.add_argument("--cache", default=None, help="keep/reuse the vis-mode crops here")
+    args = parser.parse_args()
+    fast = FastConfig()
+    if args.leftover is not None:
+        fast.leftover = args.leftover
+    if args.mfs_error is not None:
+        fast.mfs_error = args.mfs_error
+    if args.calibrate:
+        calibrate(args.fields, args.npix, args.seed)
+    else:
+        validate(args.fields, args.npix, args.seed, fast, args.cache)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,242 @@
+"""Emulated CLEAN for ``mode: fast``: the products of a Högbom CLEAN without minor or major cycles.
+
+CLEAN to a level ``L`` (Jy/beam) takes into its model the sky that stands above ``L``
+and leaves the rest in the residual. The emulator does this on the noise-free
+apparent sky ``A`` (Jy/pixel), whose clean-beam image ``A_b = A * beam`` (Jy/beam)
+says where the dirty image stands above the level:
+
+1. dirty = ``A * PSF + mfs_error x (A' * P')`` + coloured noise (+ off-field sources):
+   ``A' * P'`` is the first-order MFS error (:mod:`meersim.observe.fast`), which a CLEAN
+   with one band PSF cannot remove;
+2. level ``L = max(threshold, threshold_sigma x sigma)``, sigma = 1.4826 MAD of the
+   residual, iterated from the dirty image's sigma to its fixed point (CLEAN measures
+   sigma on its residual every major cycle); with ``auto_mask_sigma`` only pixels within
+   ``MASK_GROW_BEAMS`` clean-beam FWHM of ``A_b > auto_mask_sigma x sigma`` may be cleaned;
+3. bright part ``B = A where A_b > L``; model = ``B x (1 - leftover x L / A_b)``: a
+   Högbom CLEAN stops once the residual peak is below ``L``, leaving a brightness of
+   about ``leftover x L`` on each cleaned source; residual = dirty - model * PSF;
+4. CLEAN also cleans noise, faint-source and MFS-error peaks above ``L``: each local
+   maximum of ``|residual|`` above the level becomes a point component with the flux
+   Högbom would take from it (gain ``g``: the peak times ``1 - (1 - g)^k``, ``k`` the
+   iterations to fall below ``L``), subtracted with the PSF's central patch, in up to
+   ``MAX_PEAK_PASSES`` passes; then the residual is recomputed exactly for the model;
+5. restored = model * clean beam + residual.
+
+``leftover`` and ``mfs_error`` are measured against real CLEAN runs
+(bench/fast_validation.py --calibrate). What is approximated is listed in docs/dataset.md ("mode: fast").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.ndimage
+from astropy.table import Table
+
+from meersim.clean.config import CleanConfig
+from meersim.clean.major import MASK_GROW_BEAMS, CleanResult
+from meersim.errors import InputError
+from meersim.imaging.beamfit import gaussian_beam_image
+from meersim.imaging.fftconv import FFTOps, check_device
+from meersim.observe.fast import ImagePlaneParts
+from meersim.stats import robust_rms
+from meersim.types import Observation
+
+STOP_EMULATED = "emulated (mode fast: no CLEAN cycles)"
+# Half-size (pixels, in units of the clean beam's BMAJ) of the PSF patch removed per
+# emulated noise-peak component: the main lobe and first sidelobes.
+SPIKE_PATCH_BEAMS = 3.0
+# The level iteration stops when the level changes by less than this fraction.
+LEVEL_TOLERANCE = 0.02
+MAX_LEVEL_ITERATIONS = 6
+MAX_PEAK_PASSES = 4
+
+
+@dataclass
+class FastConfig:
+    """Settings of ``mode: fast`` (the ``fast:`` section of a dataset config).
+
+    leftover : brightness CLEAN leaves on a cleaned source, in units of the stopping
+        level (dimensionless).
+    mfs_error : scale (0-2) of the first-order spectral (MFS) error of the dirty image,
+        ``slope * psf_slope`` (:mod:`meersim.observe.fast`), added to the dirty image and so
+        to the residual: it stands for every error a real CLEAN with one band PSF leaves
+        (the rest of the MFS error, w-term and pixelisation) at the measured rms.
+        Both defaults are measured against real CLEAN runs (bench/fast_validation.py
+        --calibrate; docs/dataset.md).
+    device : ``cpu`` (numpy/scipy), ``cuda`` / ``cuda:N`` (torch on that GPU) or
+        ``torch-cpu`` (torch on the CPU) for the FFT convolutions and the noise.
+    """
+
+    leftover: float = 0.89
+    mfs_error: float = 0.98
+    device: str = "cpu"
+
+    def __post_init__(self):
+        src = "dataset config"
+        for name, top in (("leftover", 1.0), ("mfs_error", 2.0)):
+            value = getattr(self, name)
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, (int, float))
+                or not 0 <= value <= top
+            ):
+                raise InputError(src, f"fast.{name}", f"must be a number in [0, {top:g}], got "
+                                 f"{value!r}.", "Leave it out for the measured default.")  # fmt: skip
+            setattr(self, name, float(value))
+        self.device = check_device(self.device, src)
+
+
+def beam_kernel(beam, cell_arcsec: float, limit: int) -> np.ndarray:
+    """Peak-1 clean beam on an odd square of side <= ``limit`` reaching 4 BMAJ from its centre."""
+    half = int(np.ceil(4.0 * beam.bmaj_arcsec / cell_arcsec))
+    side = min(2 * half + 1, limit - 1 + limit % 2)
+    return gaussian_beam_image(beam, (side, side), cell_arcsec)
+
+
+def emulate_clean(
+    parts: ImagePlaneParts, config: CleanConfig, fast: FastConfig, ops: FFTOps | None = None
+) -> tuple[Observation, CleanResult]:
+    """The dirty image and emulated CLEAN products (model Jy/pixel, others Jy/beam) of ``parts``."""
+    if config.threshold <= 0 and config.threshold_sigma is None:
+        raise InputError("dataset config", "clean.threshold_sigma",
+                         "mode fast emulates CLEAN down to a level, and none is set.",
+                         "Set clean.threshold_sigma (e.g. 3) or clean.threshold (Jy/beam).")  # fmt: skip
+    ops = FFTOps(fast.device) if ops is None else ops
+    ny, nx = parts.grid.npix_y, parts.grid.npix_x
+    cell = parts.grid.cell_arcsec
+    apparent = parts.apparent.astype(np.float32)
+    psf_ft = ops.centred_kernel(parts.psf)
+    kernel = beam_kernel(parts.beam, cell, min(ny, nx))
+    sky_b = ops.convolve_small(apparent, kernel)
+    dirty = ops.convolve_centred(apparent, psf_ft) + parts.noise
+    if np.any(parts.slope) and fast.mfs_error > 0:
+        spectral = ops.convolve_centred(parts.slope, ops.centred_kernel(parts.psf_slope))
+        dirty += np.float32(fast.mfs_error) * spectral
+    if parts.outside is not None:
+        dirty = dirty + parts.outside
+    fwhm_px = np.sqrt(parts.beam.bmaj_arcsec * parts.beam.bmin_arcsec) / cell
+    # CLEAN measures sigma on its residual every major cycle and stops at n sigma of the
+    # last one: iterate level -> split -> residual -> sigma down to that fixed point.
+    sigma_dirty = robust_rms(dirty)
+    sigma = sigma_dirty
+    level = _level(config, sigma)
+    for _ in range(MAX_LEVEL_ITERATIONS):
+        bright = bright_region(sky_b, level, sigma, config, fwhm_px)
+        fraction = np.zeros_like(apparent)
+        fraction[bright] = np.clip(1.0 - fast.leftover * level / sky_b[bright], 0.0, 1.0)
+        model = apparent * fraction
+        residual = dirty - ops.convolve_centred(model, psf_ft) if bright.any() else dirty.copy()
+        sigma = robust_rms(residual[::2, ::2])  # a quarter of the pixels: MAD to ~0.2 %
+        new_level = _level(config, sigma)
+        if abs(new_level - level) <= LEVEL_TOLERANCE * level:
+            break
+        level = new_level
+    region = grow(bright, MASK_GROW_BEAMS * fwhm_px) if config.auto_mask_sigma is not None else None
+    final_level = _level(config, robust_rms(residual))
+    passes = _clean_peaks(residual, model, parts.psf, final_level, config.gain, region,
+                          parts.beam, cell, ops)  # fmt: skip
+    if passes:  # as a major cycle: the residual exact for the final model
+        residual = dirty - ops.convolve_centred(model, psf_ft)
+    restored = ops.convolve_small(model, kernel) + residual
+    obs = parts.observation(dirty.astype(np.float32), sigma_dirty)
+    result = CleanResult(
+        model=model.astype(np.float32),
+        residual=residual.astype(np.float32),
+        restored=restored.astype(np.float32),
+        components=_components(model, parts.grid),
+        history=Table(names=("major", "iteration", "peak", "rms", "level", "n_components", "phase")),
+        stop_reason=STOP_EMULATED,
+        interrupted=False,
+        beam=parts.beam,
+        config=config,
+        n_major=0,
+        n_iterations=0,
+        noise_rms=float(robust_rms(residual)),
+        threshold_jy=float(final_level),
+        image_plane=True,
+        scales_px=(0.0,),
+        mask=region,
+        meta={"sigma_dirty": float(sigma_dirty), "split_level": float(level),
+              "n_bright_pixels": int(bright.sum()), "peak_passes": passes},
+    )  # fmt: skip
+    return obs, result
+
+
+def bright_region(
+    sky_b: np.ndarray, level: float, sigma: float, config: CleanConfig, fwhm_px: float
+):
+    """Boolean [ny, nx]: where CLEAN to ``level`` (Jy/beam) takes the sky into its model.
+
+    ``sky_b`` is the noise-free apparent sky x clean beam (Jy/beam); with
+    ``auto_mask_sigma`` only pixels within ``MASK_GROW_BEAMS`` FWHM (``fwhm_px`` pixels)
+    of ``sky_b > auto_mask_sigma x sigma`` count (the auto-mask rule).
+    """
+    bright = sky_b > level
+    if config.auto_mask_sigma is not None:
+        core = sky_b > max(level, config.auto_mask_sigma * sigma)
+        bright &= grow(core, MASK_GROW_BEAMS * fwhm_px)
+    return bright
+
+
+def _level(config: CleanConfig, sigma: float) -> float:
+    """CLEAN's stopping level (Jy/beam) for a residual of rms ``sigma`` (Jy/beam)."""
+    level = float(config.threshold)
+    if config.threshold_sigma is not None:
+        level = max(level, float(config.threshold_sigma) * float(sigma))
+    return level
+
+
+def grow(mask: np.ndarray, radius_px: float) -> np.ndarray:
+    """``mask`` dilated by a disc of ``radius_px`` pixels."""
+    r = int(np.floor(radius_px))
+    if r <= 0 or not mask.any():
+        return mask.copy()
+    dy, dx = np.mgrid[-r : r + 1, -r : r + 1]
+    return scipy.ndimage.binary_dilation(mask, structure=dy**2 + dx**2 <= radius_px**2)
+
+
+def _clean_peaks(residual, model, psf, level, gain, region, beam, cell, ops) -> int:
+    """Högbom's take of the residual's peaks above ``level`` (Jy/beam), in place; returns passes.
+
+    Each pass takes every local maximum of ``|residual|`` (one per clean-beam-sized
+    neighbourhood) above the level as a point component with the flux Högbom would
+    take from an isolated peak (gain ``g``: the peak times ``1 - (1 - g)^k``, ``k`` the
+    iterations to fall below the level) and subtracts them all with the PSF's central
+    patch; passes repeat while peaks are left above the level, at most ``MAX_PEAK_PASSES``.
+    """
+    half = int(np.ceil(SPIKE_PATCH_BEAMS * beam.bmaj_arcsec / cell))
+    cy, cx = psf.shape[0] // 2, psf.shape[1] // 2
+    patch = np.ascontiguousarray(psf[cy - half : cy + half + 1, cx - half : cx + half + 1])
+    neighbourhood = 2 * int(np.ceil(0.5 * beam.bmaj_arcsec / cell)) + 1
+    for passes in range(MAX_PEAK_PASSES):
+        magnitude = np.abs(residual)
+        above = magnitude > level
+        if region is not None:
+            above &= region
+        if not above.any():
+            return passes
+        local = scipy.ndimage.maximum_filter(magnitude, size=neighbourhood) == magnitude
+        py, px = np.nonzero(above & local)
+        value = residual[py, px].astype(np.float64)
+        k = np.ceil(np.log(level / np.abs(value)) / np.log1p(-gain))  # iterations to the level
+        deltas = np.zeros_like(residual)
+        deltas[py, px] = value * (1.0 - (1.0 - gain) ** np.maximum(k, 1.0))
+        residual -= ops.convolve_small(deltas, patch)
+        model += deltas
+    return MAX_PEAK_PASSES
+
+
+def _components(model: np.ndarray, grid) -> Table:
+    """One row per non-zero model pixel: x, y (pixel), ra, dec (deg), flux (Jy), scale 0."""
+    y, x = np.nonzero(model)
+    ra, dec = grid.pixel_to_world(x.astype(float), y.astype(float))
+    table = Table({"x": x.astype(np.int32), "y": y.astype(np.int32),
+                   "ra": np.atleast_1d(ra).astype(np.float64),
+                   "dec": np.atleast_1d(dec).astype(np.float64),
+                   "flux": model[y, x].astype(np.float64), "scale": np.zeros(x.size)})  # fmt: skip
+    table["ra"].unit = table["dec"].unit = "deg"
+    table["flux"].unit = "Jy"
+    table["scale"].unit = "pix"
+    return table

@@ -1,0 +1,166 @@
+"""mode fast: emulated CLEAN products, their consistency, config errors, torch path, scheduler."""
+
+import time
+
+import numpy as np
+import pytest
+import yaml
+
+from meersim.clean.config import CleanConfig
+from meersim.config import from_dict
+from meersim.datasets.build import DatasetConfig, build_dataset, example_config_path
+from meersim.datasets.emulate import FastConfig, beam_kernel, emulate_clean
+from meersim.datasets.fields import simulate_field
+from meersim.errors import InputError
+from meersim.grid import Grid
+from meersim.imaging.beamfit import convolve_centred, convolve_with_beam
+from meersim.imaging.fftconv import FFTOps
+from meersim.observe.fast import observe_parts
+from meersim.observe.uvcoverage import ObservationSetup, channel_freqs
+from meersim.stats import robust_rms
+from meersim.types import Sky
+
+
+def tiny(**overrides) -> DatasetConfig:
+    """The shipped example in mode fast, shrunk to 160^2 fields of 20"."""
+    data = yaml.safe_load(example_config_path().read_text())
+    data.update(n_fields=2, seed=3, mode="fast")
+    data["field"].update(npix=160, cell_arcsec=20.0, margin_arcsec=0.0, flux_min_jy=3e-3,
+                         flux_max_jy=0.05)  # fmt: skip
+    data["observation"] = {"hours": 1.0, "dump_s": 900.0, "nchan": 2, "antennas": 16}
+    data["clean"] = {"threshold_sigma": 3.0}
+    data["crops"].update(size=64, stride=48, psf_size=32)
+    data.update(overrides)
+    return from_dict(DatasetConfig, data, "tiny config")
+
+
+def _parts(flux_jy=0.05, noise=True, nchan=2):
+    """One flat-spectrum point source of ``flux_jy`` at the centre of a 96^2 field of 20"."""
+    setup = ObservationSetup(hours=1.0, dump_s=900.0, nchan=nchan, antennas=16, seed=5,
+                             noise=noise, target_rms_jy=2e-4)  # fmt: skip
+    freqs = tuple(float(f) for f in np.atleast_1d(channel_freqs(setup)))
+    grid = Grid(96, 96, 20.0, 150.0, -30.0, freqs)
+    data = np.zeros(grid.shape, np.float32)
+    data[:, 48, 48] = flux_jy
+    return observe_parts(Sky(data, grid), setup, nthreads=1)
+
+
+def test_products_are_consistent_and_the_bright_source_is_cleaned():
+    parts = _parts()
+    obs, result = emulate_clean(parts, CleanConfig(threshold_sigma=3.0), FastConfig())
+    # restored = model * clean beam + residual; dirty = residual + model * PSF
+    restored = convolve_with_beam(result.model, result.beam, obs.grid.cell_arcsec)
+    np.testing.assert_allclose(result.restored, restored + result.residual, atol=2e-5 * 0.05)
+    model_dirty = convolve_centred(result.model, parts.psf)
+    np.testing.assert_allclose(obs.dirty, result.residual + model_dirty, atol=1e-5 * 0.05)
+    # the 50 mJy source (~250 sigma) is in the model; what is left of it is below the level
+    level = result.threshold_jy
+    assert 0.9 * 0.05 < result.model.sum() < 1.0 * 0.05
+    assert np.abs(result.residual).max() < 3 * level
+    assert result.stop_reason.startswith("emulated") and result.n_major == 0
+    assert result.noise_rms == pytest.approx(robust_rms(result.residual))
+
+
+def test_leftover_sets_the_brightness_left_on_a_source():
+    parts = _parts(noise=False, nchan=1)
+    config = CleanConfig(threshold=1e-3, threshold_sigma=None)  # level 1 mJy/beam
+    _, none_left = emulate_clean(parts, config, FastConfig(leftover=0.0))
+    _, most_left = emulate_clean(parts, config, FastConfig(leftover=1.0))
+    centre = np.unravel_index(np.argmax(none_left.restored), none_left.restored.shape)
+    assert abs(none_left.residual[centre]) < 0.1e-3
+    assert most_left.residual[centre] == pytest.approx(1e-3, rel=0.15)
+    assert none_left.model.sum() > most_left.model.sum()
+
+
+def test_field_is_deterministic_and_all_products_are_finite():
+    config = tiny()
+    a, b = simulate_field(config, 1), simulate_field(config, 1)
+    assert set(a.arrays) == {"sky", "dirty", "restored", "residual", "model"}
+    for name, crops in a.arrays.items():
+        assert np.all(np.isfinite(crops)), name
+        np.testing.assert_array_equal(crops, b.arrays[name])
+    assert a.params["clean_stop"].startswith("emulated")
+
+
+def test_torch_path_on_cpu_matches_numpy():
+    pytest.importorskip("torch")
+    rng = np.random.default_rng(0)
+    image = rng.standard_normal((40, 48)).astype(np.float32)
+    kernel = rng.standard_normal((80, 96)).astype(np.float32)
+    small = rng.standard_normal((7, 7)).astype(np.float32)
+    amplitude = np.abs(rng.standard_normal((80, 96))).astype(np.float32)
+    cpu, torch_cpu = FFTOps("cpu", 1), FFTOps("torch-cpu")
+    np.testing.assert_allclose(torch_cpu.convolve_centred(image, torch_cpu.centred_kernel(kernel)),
+                               cpu.convolve_centred(image, cpu.centred_kernel(kernel)),
+                               atol=1e-4)  # fmt: skip
+    exact = convolve_centred(image, kernel)  # float64 reference
+    np.testing.assert_allclose(cpu.convolve_centred(image, cpu.centred_kernel(kernel)), exact,
+                               atol=1e-4)  # fmt: skip
+    np.testing.assert_allclose(torch_cpu.convolve_small(image, small),
+                               cpu.convolve_small(image, small), atol=1e-4)  # fmt: skip
+    a = cpu.coloured_noise(amplitude, np.random.default_rng(1), 40, 48)
+    b = torch_cpu.coloured_noise(amplitude, np.random.default_rng(1), 40, 48)
+    np.testing.assert_allclose(b, a, atol=1e-5 * np.abs(a).max())
+    # the whole emulation on the torch path
+    parts = _parts()
+    _, r_np = emulate_clean(parts, CleanConfig(), FastConfig(device="cpu"))
+    _, r_t = emulate_clean(parts, CleanConfig(), FastConfig(device="torch-cpu"))
+    scale = np.abs(r_np.restored).max()
+    np.testing.assert_allclose(r_t.restored, r_np.restored, atol=1e-5 * scale)
+
+
+def test_beam_kernel_matches_the_full_beam_convolution():
+    parts = _parts(noise=False)
+    image = np.zeros((96, 96), np.float32)
+    image[40, 50] = 1.0
+    small = FFTOps("cpu", 1).convolve_small(image, beam_kernel(parts.beam, 20.0, 96))
+    full = convolve_with_beam(image, parts.beam, 20.0)
+    np.testing.assert_allclose(small, full, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field"),
+    [
+        ({"clean": {"multiscale": True}}, "clean.multiscale"),
+        ({"clean": {"scales": [0, 2]}}, "clean.scales"),
+        ({"clean": {"image_plane_only": True}}, "clean.image_plane_only"),
+        ({"clean": {"threshold_sigma": None}}, "clean.threshold_sigma"),
+        ({"fast": {"leftover": 2.0}}, "fast.leftover"),
+        ({"fast": {"device": "tpu"}}, "device"),
+        ({"mode": "vis", "fast": {"leftover": 0.5}}, "fast"),
+    ],
+)
+def test_bad_fast_configs_name_the_key(overrides, field):
+    with pytest.raises(InputError) as err:
+        tiny(**overrides)
+    assert err.value.field == field
+    assert "\n" not in str(err.value)
+
+
+def test_dead_scheduler_fails_fast_with_a_clear_message(tmp_path):
+    pytest.importorskip("distributed")
+    tick = time.perf_counter()
+    with pytest.raises(InputError) as err:
+        build_dataset(
+            tiny(n_fields=1), tmp_path / "ds", scheduler="tcp://127.0.0.1:9", progress=False
+        )
+    assert time.perf_counter() - tick < 15
+    assert err.value.field == "--scheduler" and "127.0.0.1:9" in str(err.value)
+    assert not (tmp_path / "ds" / "manifest.json").exists()
+
+
+def test_device_option_needs_mode_fast_and_is_not_part_of_the_resume_key(tmp_path):
+    from meersim.datasets.build import _config_record, build_from_yaml
+
+    path = tmp_path / "image.yaml"
+    path.write_text(yaml.safe_dump({**yaml.safe_load(example_config_path().read_text()),
+                                    "mode": "image"}))  # fmt: skip
+    with pytest.raises(InputError) as err:
+        build_from_yaml(path, tmp_path / "ds", device="torch-cpu", progress=False)
+    assert err.value.field == "--device"
+    assert "fast" not in _config_record(tiny(mode="image", clean={"threshold_sigma": 3.0}))
+    record = _config_record(tiny(fast={"device": "torch-cpu"}))
+    assert record["fast"] == {
+        "leftover": FastConfig().leftover,
+        "mfs_error": FastConfig().mfs_error,
+    }
