@@ -90,6 +90,22 @@ VARIANTS = {
     "dino_sinkhorn": ("dino", {"centering": "sinkhorn"}, {}),
     "dino_koleo": ("dino", {"koleo_weight": 0.1}, {}),
     "dino_local_small": ("dino", {"augment": {"local_scale": [0.05, 0.4]}}, {}),
+    # the regime of the DINO unit test: few prototypes and a sharper teacher
+    "dino_k256_tt002": (
+        "dino",
+        {"out_dim": 256, "teacher_temp": 0.02, "warmup_teacher_temp": 0.02},
+        {},
+    ),  # fmt: skip
+    "dino_k256_tt002_sinkhorn": (
+        "dino",
+        {
+            "out_dim": 256,
+            "teacher_temp": 0.02,
+            "warmup_teacher_temp": 0.02,
+            "centering": "sinkhorn",
+        },
+        {},
+    ),  # fmt: skip
 }
 COLUMNS = (("count R²", "count_r2"), ("log-flux R²", "log_flux_r2"),
            ("class acc", "class_accuracy"), ("prec@k count", "precision_at_k_count"))  # fmt: skip

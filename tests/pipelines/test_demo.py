@@ -26,6 +26,10 @@ def test_demo_quick_end_to_end(tmp_path):
     # the headline: R² with its fold spread, collapse monitors of the last epoch, map structure
     assert "trained - random weights" in result.output and "PCA map structure" in result.output
     assert summary["count_probe"]["r2_spread"]["model"] > 0
+    pair = summary["count_probe"]["paired_vs_random"]
+    r2 = summary["count_probe"]["r2"]
+    assert pair["n_folds"] == summary["split"]["n_folds"]
+    assert abs(pair["mean"] - (r2["model"] - r2["random_init"])) < 1e-9
     assert summary["split"]["n_folds"] >= 2 and not summary["split"]["by_field"]  # 3 fields
     training = summary["training"]
     assert training["method"] == "simclr" and training["epoch"] == 0

@@ -215,6 +215,34 @@ def mean_predictor(truth: Table, folds, cfg: EvalConfig) -> dict[str, tuple[floa
     return out
 
 
+def paired_differences(predictions: dict, truth: Table, folds, cfg: EvalConfig) -> dict:
+    """The model's per-fold R² minus each baseline's, on the same folds (a paired comparison).
+
+    ``{"count_r2": {"random_init": {"mean", "std", "model_better_folds", "n_folds"}}}``: a
+    margin much larger than ``std`` and the model ahead on every fold is a difference the
+    choice of test fields does not explain.
+    """
+    out: dict[str, dict] = {}
+    model = predictions.get(MODEL, {})
+    for name, y in _targets(truth, cfg)[0].items():
+        if name not in model:
+            continue
+        ours = np.asarray(fold_scores(regression_scores, y, model[name], folds)["r2"])
+        for other, preds in predictions.items():
+            if other == MODEL or name not in preds:
+                continue
+            theirs = np.asarray(fold_scores(regression_scores, y, preds[name], folds)["r2"])
+            diff = ours - theirs
+            ok = np.isfinite(diff)
+            out.setdefault(f"{name}_r2", {})[other] = {
+                "mean": float(diff[ok].mean()) if ok.any() else float("nan"),
+                "std": float(diff[ok].std(ddof=1)) if ok.sum() > 1 else float("nan"),
+                "model_better_folds": int((diff[ok] > 0).sum()),
+                "n_folds": int(ok.sum()),
+            }
+    return out
+
+
 def evaluate(
     embeddings: np.ndarray,
     truth: Table,
@@ -231,6 +259,7 @@ def evaluate(
 
         {"metrics": {metric: {"model": v, "random_init": v, "raw_pca": v, ...}},
          "spread": {metric: {set: std over folds}}, "mean_predictor": {metric: v},
+         "paired": {metric: {baseline: model minus baseline over folds}},
          "split": {"note", "by_field", "n_folds", "n_fields"}, "n_crops", "dims",
          "config", "notes", "predictions" (not JSON; dropped by the writers)}
 
@@ -279,6 +308,7 @@ def evaluate(
     return {
         "metrics": metrics,
         "spread": spread,
+        "paired": paired_differences(predictions, truth, folds, cfg),
         "mean_predictor": {m: v for m, (v, _) in mean_predictor(truth, folds, cfg).items()},
         "split": {
             "note": note,

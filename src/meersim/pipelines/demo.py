@@ -198,8 +198,12 @@ def _headline(summary: dict) -> str:
     lines = [f"source-count probe R² (mean ± std over {folds}): " + ", ".join(
         f"{label} {r2.get(s, nan):.3f} ± {spread.get(s, nan):.3f}" for label, s in sets
     )]  # fmt: skip
+    gain = r2.get("model", nan) - r2.get("random_init", nan)
+    pair = summary["count_probe"].get("paired_vs_random") or {}
     lines.append(
-        f"trained - random weights: {r2.get('model', nan) - r2.get('random_init', nan):+.3f}"
+        f"trained - random weights: {gain:+.3f}; paired over the same folds "
+        f"{pair.get('mean', nan):+.3f} ± {pair.get('std', nan):.3f}, trained ahead on "
+        f"{pair.get('model_better_folds', 0)} of {pair.get('n_folds', 0)} folds"
     )
     t = summary["training"]
     watch = (
@@ -231,6 +235,7 @@ def _summary(metrics, table, leakage, store, size, timings) -> dict:
             "mse": pick("count_mse"),
             "r2": pick("count_r2"),
             "r2_spread": pick("count_r2", spread),
+            "paired_vs_random": metrics.get("paired", {}).get("count_r2", {}).get("random_init"),
         },  # fmt: skip
         "pca_map_count_structure": pick("pca_map_count_structure"),
         "split": {k: metrics["split"][k] for k in ("by_field", "n_folds", "n_fields", "note")},
