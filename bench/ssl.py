@@ -96,6 +96,26 @@ VARIANTS = {
         {"out_dim": 256, "teacher_temp": 0.02, "warmup_teacher_temp": 0.02},
         {},
     ),  # fmt: skip
+    "dino_k256_m095": (
+        "dino",
+        {
+            "out_dim": 256,
+            "teacher_temp": 0.02,
+            "warmup_teacher_temp": 0.02,
+            "momentum_teacher": 0.95,
+        },
+        {},
+    ),  # fmt: skip
+    "dino_k256_global_only": (
+        "dino",
+        {
+            "out_dim": 256,
+            "teacher_temp": 0.02,
+            "warmup_teacher_temp": 0.02,
+            "augment": {"n_local": 0},
+        },
+        {},
+    ),  # fmt: skip
     "dino_k256_tt002_sinkhorn": (
         "dino",
         {
