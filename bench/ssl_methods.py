@@ -1,4 +1,3 @@
-# ruff: noqa: E402 (imports follow the sys.path fix below)
 """Benchmark: the four SSL methods, same data and same budget, against known truth.
 
 Builds one small simulated MGCLS-like dataset (the demo's recipe), trains SimCLR, MoCo v2,
@@ -12,7 +11,7 @@ training images/s (crops per second; each crop gives two views, DINO also its lo
 CPU (default): resnet10_w16, 64-px crops of 12 fields, 15 epochs: about 15 minutes on
 2 cores. ``--gpu``: ResNet-18 on 128-px crops of 48 fields, 60 epochs, on CUDA.
 
-Usage: python bench/ssl.py [--out DIR] [--methods simclr,moco,byol,dino] [--epochs N]
+Usage: python bench/ssl_methods.py [--out DIR] [--methods simclr,moco,byol,dino] [--epochs N]
        [--variants all|NAME,...] [--gpu | --quick] [--seed 0]
 ``--variants`` adds the runs of docs/train.md's study (``VARIANTS``: data, views, batch,
 backbone, DINO's collapse settings), each one change from its method's recipe. With
@@ -21,19 +20,13 @@ backbone, DINO's collapse settings), each one change from its method's recipe. W
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
-# run as a script, this file's folder comes first on sys.path, where this file would
-# shadow the standard library's ssl module (imported by torch's and lightly's dependencies)
-sys.path = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
-
 import argparse
 import csv
 import json
 import shutil
 import tempfile
 import time
+from pathlib import Path
 
 from meersim.config import from_dict, to_dict
 from meersim.datasets.build import build_dataset
