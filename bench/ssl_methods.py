@@ -33,7 +33,7 @@ from meersim.datasets.build import build_dataset
 from meersim.datasets.config import DatasetConfig
 from meersim.datasets.store import open_store
 from meersim.eval.report import evaluate_run
-from meersim.pipelines.demo import SIZES, demo_dataset_mapping
+from meersim.pipelines.demo import SIZES, demo_dataset_mapping, demo_train_mapping
 from meersim.ssl.embed import embed
 from meersim.ssl.train import TrainConfig, read_training_checkpoint, train
 
@@ -63,6 +63,7 @@ METHOD_KEYS = {
         "augment": {"n_local": 4, "local_size": 32, "local_scale": [0.2, 0.5]},
     },
 }  # fmt: skip
+SHARP_DINO = {"out_dim": 256, "teacher_temp": 0.02, "warmup_teacher_temp": 0.02}
 # the study of docs/train.md: one change each from a method's recipe above
 # (name: method, changed keys, changed dataset keys)
 VARIANTS = {
@@ -84,41 +85,10 @@ VARIANTS = {
     "dino_koleo": ("dino", {"koleo_weight": 0.1}, {}),
     "dino_local_small": ("dino", {"augment": {"local_scale": [0.05, 0.4]}}, {}),
     # the regime of the DINO unit test: few prototypes and a sharper teacher
-    "dino_k256_tt002": (
-        "dino",
-        {"out_dim": 256, "teacher_temp": 0.02, "warmup_teacher_temp": 0.02},
-        {},
-    ),  # fmt: skip
-    "dino_k256_m095": (
-        "dino",
-        {
-            "out_dim": 256,
-            "teacher_temp": 0.02,
-            "warmup_teacher_temp": 0.02,
-            "momentum_teacher": 0.95,
-        },
-        {},
-    ),  # fmt: skip
-    "dino_k256_global_only": (
-        "dino",
-        {
-            "out_dim": 256,
-            "teacher_temp": 0.02,
-            "warmup_teacher_temp": 0.02,
-            "augment": {"n_local": 0},
-        },
-        {},
-    ),  # fmt: skip
-    "dino_k256_tt002_sinkhorn": (
-        "dino",
-        {
-            "out_dim": 256,
-            "teacher_temp": 0.02,
-            "warmup_teacher_temp": 0.02,
-            "centering": "sinkhorn",
-        },
-        {},
-    ),  # fmt: skip
+    "dino_k256_tt002": ("dino", dict(SHARP_DINO), {}),
+    "dino_k256_tt002_sinkhorn": ("dino", dict(SHARP_DINO, centering="sinkhorn"), {}),
+    "dino_k256_m095": ("dino", dict(SHARP_DINO, momentum_teacher=0.95), {}),
+    "dino_k256_global_only": ("dino", dict(SHARP_DINO, augment={"n_local": 0}), {}),
 }
 COLUMNS = (("count R²", "count_r2"), ("log-flux R²", "log_flux_r2"),
            ("class acc", "class_accuracy"), ("prec@k count", "precision_at_k_count"))  # fmt: skip
@@ -126,17 +96,17 @@ SETS = (("trained", "model"), ("random", "random_init"), ("raw PCA", "raw_pca"))
 
 
 def train_mapping(method: str, extra: dict, setting: dict, data: Path, seed: int) -> dict:
-    augment = {"global_scale": [0.7, 1.0], "p_psf": 0.0}
-    keys = {k: v for k, v in {**METHOD_KEYS[method], **extra}.items() if k != "augment"}
+    """The demo's training recipe with the setting's backbone and budget, the method's keys
+    and the run's changes."""
+    size = dict(setting["size"], epochs=setting["epochs"], batch=setting["batch"])
+    mapping = demo_train_mapping(size, seed, str(data), setting["device"])
+    augment = dict(mapping["augment"])
     augment.update(METHOD_KEYS[method].get("augment", {}))
     augment.update(extra.get("augment", {}))
-    return {
-        "data": str(data), "method": method, "products": ["restored"],
-        "backbone": setting["backbone"], "drop_path_rate": 0.0, "epochs": setting["epochs"],
-        "batch_size": setting["batch"], "lr": 2e-3, "warmup_epochs": 2, "weight_decay": 1e-4,
-        "weight_decay_end": 1e-4, "seed": seed, "device": setting["device"], "num_workers": 0,
-        "amp": "bf16" if setting["device"] == "cuda" else "off", **keys, "augment": augment,
-    }  # fmt: skip
+    keys = {k: v for k, v in {**METHOD_KEYS[method], **extra}.items() if k != "augment"}
+    amp = "bf16" if setting["device"] == "cuda" else "off"
+    return {**mapping, "method": method, "backbone": setting["backbone"], "amp": amp, **keys,
+            "augment": augment}  # fmt: skip
 
 
 def dataset(work: Path, setting: dict, seed: int, change: dict) -> Path:
