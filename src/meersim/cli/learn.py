@@ -73,7 +73,7 @@ def train(data, config_path, method, backbone, epochs, batch_size, out_dim, devi
 @output_option("dir", help="Output directory (embeddings.npy, crop_ids.npy, meta.json).")
 def embed(checkpoint, data, product, attention, random_init, pretrained, backbone, img_size,
           batch_size, device, progress, output):  # fmt: skip
-    """Embed every crop with a checkpoint's teacher backbone (float32 [N, D])."""
+    """Embed every crop with a checkpoint's backbone (DINO's teacher, else the online encoder)."""
     if pretrained:
         from meersim.ssl.pretrained import embed_pretrained
 

@@ -1,8 +1,9 @@
-"""Embeddings of every crop from a trained teacher (or a random-weight baseline).
+"""Embeddings of every crop from a trained backbone (or a random-weight baseline).
 
 ``embed(...)`` writes an embeddings directory (:mod:`meersim.datasets.embeddings`):
-``embeddings.npy`` holds the teacher backbone's feature (ViT CLS token after the
-final norm; ResNet pooled features) in eval mode, and ``attention.npy`` (ViTs,
+``embeddings.npy`` holds the embedding backbone's feature (DINO's teacher, the online
+encoder of the other methods; ViT CLS token after the final norm, ResNet pooled
+features) in eval mode, and ``attention.npy`` (ViTs,
 ``attention=True``) the last block's CLS -> patch attention per head (softmax over
 all tokens, so rows sum to <= 1).
 
@@ -80,7 +81,7 @@ def embed(
     progress: bool = True,
     scale_jy: float | None = None,
 ) -> Path:
-    """Embed every crop of ``data_path`` with the checkpoint's teacher backbone.
+    """Embed every crop of ``data_path`` with the checkpoint's embedding backbone.
 
     Parameters
     ----------
