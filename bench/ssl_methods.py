@@ -178,7 +178,7 @@ def print_table(rows: list[dict], n_crops: int, setting: dict) -> None:
             watch += f" H {float(mon['teacher_entropy']):.2f}"
         print(f"{r['name']:15s} | " + " | ".join(cells)
               + f" | {watch:29s}| {float(mon['images_per_s']):6.1f}")  # fmt: skip
-    print("\ncount R², mean ± std over the field-grouped folds")
+    print("\ncount R², mean ± std over the probe folds (field-grouped from 4 fields on)")
     for r in rows:
         mean, std = r["metrics"]["count_r2"], r.get("spread", {}).get("count_r2", {})
         cells = [f"{label} {mean.get(s, float('nan')):.3f} ± {std.get(s, float('nan')):.3f}"
