@@ -208,3 +208,23 @@ def test_morphology_section_sets_the_source_classes():
         validate(tiny(morphology={"agn_fraction": 0.5}))
     with pytest.raises(InputError, match="disc_thickness"):
         simulate_field(tiny(morphology={"disc_thickness": 2.0}), 0)
+
+
+def test_field_renderer_key_chooses_the_sky_renderer():
+    from meersim.datasets.fields import field_sky
+
+    field = dict(yaml.safe_load(example_config_path().read_text())["field"])
+    field.update(npix=NPIX, cell_arcsec=2.0, margin_arcsec=0.0, flux_min_jy=1e-4)
+    skies = {}
+    for renderer in ("fast", "galsim"):
+        cfg = tiny(field=dict(field, renderer=renderer))
+        params, catalog, _, _, sky = field_sky(cfg, 0)
+        assert params["field"]["renderer"] == renderer
+        skies[renderer] = np.asarray(sky.data, dtype=np.float64)
+    assert set(np.asarray(catalog["shape"])) & {"exponential", "sersic"}  # both paths used
+    fast, slow = skies["fast"], skies["galsim"]
+    assert not np.array_equal(fast, slow)  # the two renderers really differ ...
+    np.testing.assert_allclose(fast.sum(), slow.sum(), rtol=1e-3)  # ... but keep the flux
+    with pytest.raises(InputError) as info:
+        tiny(field=dict(field, renderer="pixels"))
+    assert "field.renderer" in str(info.value) and "\n" not in str(info.value)

@@ -24,6 +24,7 @@ from meersim.datasets.rare import rare_from
 from meersim.errors import InputError
 from meersim.imaging.weighting import Weighting
 from meersim.observe.uvcoverage import ObservationSetup
+from meersim.sky.render import RENDERERS
 
 SIM_PRODUCTS = ("sky", "dirty", "restored", "residual", "model")
 MODES = ("image", "vis", "fast")
@@ -48,6 +49,8 @@ class FieldConfig:
     faint_slope : slope of the Euclidean-normalised counts below 50 uJy.
     margin_arcsec : sources are drawn over the field plus this margin on each side
         (arcsec), so bright neighbours spill in through their sidelobes and extent.
+    renderer : ``fast`` (compiled exponential/Sersic profiles) or ``galsim`` (the
+        renderer of meersim before 2026-12, to rebuild older datasets' skies; docs/sky.md).
     """
 
     survey: Any = "mgcls"
@@ -59,6 +62,7 @@ class FieldConfig:
     flux_max_jy: Any = 1.0
     faint_slope: Any = 0.0
     margin_arcsec: Any = 60.0
+    renderer: Any = "fast"
 
 
 @dataclass
@@ -204,6 +208,7 @@ def _check_field(config: DatasetConfig, src: str) -> None:
         ("flux_max_jy", lambda v: _number(v) and v > 0, "> 0 Jy"),
         ("faint_slope", _number, "a number"),
         ("margin_arcsec", lambda v: _number(v) and v >= 0, ">= 0 arcsec"),
+        ("renderer", lambda v: v in RENDERERS, f"one of {', '.join(RENDERERS)}"),
     )  # fmt: skip
     for name, ok, must in rules:
         for value in _plain_values(getattr(f, name)):

@@ -204,7 +204,7 @@ def _field_sky(params: dict, pointing: _Pointing, catalog: QTable, seeds):
                 pointing.dec_deg, freqs)  # fmt: skip
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # components beyond the field (the margin) are expected
-        sky = render_sky(catalog, grid)
+        sky = render_sky(catalog, grid, renderer=params["field"]["renderer"])
     return setup, sky
 
 
