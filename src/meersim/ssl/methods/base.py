@@ -26,7 +26,6 @@ class SSLMethod(nn.Module):
     """Base class: subclasses set ``name``, ``n_views`` and implement ``forward``."""
 
     name = ""
-    uses_momentum = False
 
     def __init__(self, backbone: nn.Module, embed_dim: int):
         super().__init__()
@@ -47,6 +46,21 @@ class SSLMethod(nn.Module):
     def last_layer_names(self) -> tuple[str, ...]:
         """Parameters frozen during the first ``freeze_last_layer`` epochs (DINO only)."""
         return ()
+
+
+class MomentumEncoderMethod(SSLMethod):
+    """A method whose targets come from an EMA copy of its backbone and projection
+    (MoCo's key encoder, BYOL's target network). Subclasses set ``self.projection``,
+    then call :meth:`init_momentum`."""
+
+    def init_momentum(self) -> None:
+        self.backbone_momentum = momentum_copy(self.backbone)
+        self.projection_momentum = momentum_copy(self.projection)
+
+    @torch.no_grad()
+    def update_momentum(self, momentum: float) -> None:
+        ema_update(self.backbone_momentum, self.backbone, momentum, copy_buffers=False)
+        ema_update(self.projection_momentum, self.projection, momentum, copy_buffers=False)
 
 
 def momentum_copy(module: nn.Module) -> nn.Module:

@@ -13,20 +13,17 @@ from lightly.loss import NegativeCosineSimilarity
 from lightly.models.modules.heads import BYOLPredictionHead, BYOLProjectionHead
 
 from meersim.ssl.methods.base import (
-    SSLMethod,
+    MomentumEncoderMethod,
     effective_rank,
-    ema_update,
     embedding_std,
-    momentum_copy,
 )
 
 
-class BYOL(SSLMethod):
+class BYOL(MomentumEncoderMethod):
     """BYOL: backbone -> projection -> prediction, against an EMA target's projection."""
 
     name = "byol"
     n_views = 2
-    uses_momentum = True
 
     def __init__(self, backbone, embed_dim: int, config):
         super().__init__(backbone, embed_dim)
@@ -34,8 +31,7 @@ class BYOL(SSLMethod):
         self.prediction = BYOLPredictionHead(
             config.projection_dim, config.hidden_dim, config.projection_dim
         )
-        self.backbone_momentum = momentum_copy(self.backbone)
-        self.projection_momentum = momentum_copy(self.projection)
+        self.init_momentum()
         self.criterion = NegativeCosineSimilarity()
 
     def forward(self, views, epoch: int):
@@ -54,8 +50,3 @@ class BYOL(SSLMethod):
             "effective_rank": effective_rank(features[:b]),
         }
         return loss, stats
-
-    @torch.no_grad()
-    def update_momentum(self, momentum: float) -> None:
-        ema_update(self.backbone_momentum, self.backbone, momentum, copy_buffers=False)
-        ema_update(self.projection_momentum, self.projection, momentum, copy_buffers=False)

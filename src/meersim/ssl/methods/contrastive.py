@@ -23,11 +23,10 @@ from lightly.models.utils import (
 )
 
 from meersim.ssl.methods.base import (
+    MomentumEncoderMethod,
     SSLMethod,
     effective_rank,
-    ema_update,
     embedding_std,
-    momentum_copy,
 )
 
 
@@ -58,18 +57,16 @@ class SimCLR(SSLMethod):
         return loss, stats
 
 
-class MoCo(SSLMethod):
+class MoCo(MomentumEncoderMethod):
     """MoCo v2: query encoder, EMA key encoder, queue of ``memory_bank_size`` keys."""
 
     name = "moco"
     n_views = 2
-    uses_momentum = True
 
     def __init__(self, backbone, embed_dim: int, config):
         super().__init__(backbone, embed_dim)
         self.projection = MoCoProjectionHead(embed_dim, config.hidden_dim, config.projection_dim)
-        self.backbone_momentum = momentum_copy(self.backbone)
-        self.projection_momentum = momentum_copy(self.projection)
+        self.init_momentum()
         self.criterion = NTXentLoss(
             temperature=config.temperature,
             memory_bank_size=(config.memory_bank_size, config.projection_dim),
@@ -96,11 +93,6 @@ class MoCo(SSLMethod):
             "effective_rank": effective_rank(features),
         }
         return loss, stats
-
-    @torch.no_grad()
-    def update_momentum(self, momentum: float) -> None:
-        ema_update(self.backbone_momentum, self.backbone, momentum, copy_buffers=False)
-        ema_update(self.projection_momentum, self.projection, momentum, copy_buffers=False)
 
     # lightly registers its queue as a non-persistent buffer; a resumed run needs it back
     def get_extra_state(self) -> dict:

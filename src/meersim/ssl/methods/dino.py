@@ -205,7 +205,6 @@ class DINOMethod(SSLMethod):
     """
 
     name = "dino"
-    uses_momentum = True
 
     def __init__(self, backbone, teacher_backbone, embed_dim: int, config):
         super().__init__(backbone, embed_dim)

@@ -242,13 +242,13 @@ class Trainer:
                 self.scaler.unscale_(self.optimizer)
                 norms = clip_gradients(self.method, cfg.clip_grad)
                 grad_max = max(grad_max, max(norms, default=0.0))
-            for name, p in self.method.named_parameters():
-                if name.startswith(frozen) and frozen:
-                    p.grad = None
+            if frozen:
+                for name, p in self.method.named_parameters():
+                    if name.startswith(frozen):
+                        p.grad = None
             self.scaler.step(self.optimizer)
             self.scaler.update()
-            if self.method.uses_momentum:
-                self.method.update_momentum(float(self.momentum_schedule[step]))
+            self.method.update_momentum(float(self.momentum_schedule[step]))  # no-op: SimCLR
             losses.append(value)
             if step_log is not None:
                 step_log(
