@@ -109,15 +109,13 @@ def train_mapping(method: str, extra: dict, setting: dict, data: Path, seed: int
             "augment": augment}  # fmt: skip
 
 
-def dataset(work: Path, setting: dict, seed: int, change: dict) -> Path:
-    """The demo's dataset (with ``change`` merged into its mapping), built once per change."""
+def dataset(work: Path, setting: dict, seed: int, change: dict, run: str = "") -> Path:
+    """The demo's dataset, or the one ``run`` makes with ``change`` merged into its
+    mapping (``work/dataset_<run>``); built once, reused after."""
     mapping = demo_dataset_mapping(setting["size"], seed)
     for key, value in change.items():
         mapping[key] = {**mapping[key], **value} if isinstance(value, dict) else value
-    name = "dataset" if not change else "dataset_" + "_".join(
-        f"{k}-{'-'.join(f'{a}{b}' for a, b in v.items())}" if isinstance(v, dict) else f"{k}{v}"
-        for k, v in sorted(change.items())
-    )  # fmt: skip
+    name = f"dataset_{run}" if change else "dataset"
     path = work / name
     t0 = time.perf_counter()
     store = build_dataset(from_dict(DatasetConfig, mapping, "bench dataset"), path, progress=False)
@@ -212,7 +210,7 @@ def main(argv=None) -> None:
         runs += [(name, *VARIANTS[name]) for name in wanted]
     rows = []
     for name, method, extra, data_change in runs:
-        data = dataset(work, setting, args.seed, data_change)
+        data = dataset(work, setting, args.seed, data_change, name)
         row = run_one(name, method, extra, setting, data, work, args.seed)
         rows.append(row)
         print(f"{name}: trained in {row['train_s']:.0f} s", flush=True)

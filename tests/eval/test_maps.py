@@ -6,7 +6,7 @@ import pytest
 from meersim.eval.maps import map_structure
 
 
-@pytest.mark.parametrize("n", [400, 4100])  # pairwise distances / a neighbour tree
+@pytest.mark.parametrize("n", [400, 4100])
 def test_map_structure_separates_smooth_from_random_colourings(n):
     rng = np.random.default_rng(0)
     coords = rng.uniform(size=(n, 2))

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 from sklearn.decomposition import PCA
 from sklearn.manifold import TSNE
+from sklearn.neighbors import NearestNeighbors
 from sklearn.preprocessing import StandardScaler
 
 from meersim.eval.plotting import colour, new_figure, save_figure
@@ -44,14 +45,8 @@ def map_structure(coords: np.ndarray, values: np.ndarray, k: int = 10) -> float:
     n = len(values)
     if n < k + 2 or not np.isfinite(values).all() or values.var() == 0:
         return float("nan")
-    d2 = ((coords[:, None, :] - coords[None, :, :]) ** 2).sum(-1) if n <= 4000 else None
-    if d2 is None:
-        from sklearn.neighbors import NearestNeighbors
-
-        idx = NearestNeighbors(n_neighbors=k + 1).fit(coords).kneighbors(coords)[1][:, 1:]
-    else:
-        np.fill_diagonal(d2, np.inf)
-        idx = np.argpartition(d2, k, axis=1)[:, :k]
+    # without query points, kneighbors leaves each point out of its own neighbours
+    idx = NearestNeighbors(n_neighbors=k).fit(coords).kneighbors(return_distance=False)
     predicted = values[idx].mean(axis=1)
     return float(1.0 - ((values - predicted) ** 2).sum() / ((values - values.mean()) ** 2).sum())
 
