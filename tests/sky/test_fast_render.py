@@ -29,11 +29,18 @@ CASES = [
     ("sersic", 1.5, 0.5, 0.6, 40.0, (0.25, -0.3)),
     ("sersic", 2.5, 1.2, 1.0, 0.0, (-0.05, 0.2)),
     ("sersic", 3.5, 1.0, 0.4, 110.0, (0.4, 0.4)),
+    ("gaussian", np.nan, 0.3, 0.2, 60.0, (0.2, -0.4)),
+    ("gaussian", np.nan, 1.1, 0.5, 15.0, (-0.35, 0.1)),
+    ("gaussian", np.nan, 5.0, 0.9, 100.0, (0.05, 0.3)),
+    ("gaussian", np.nan, 9.0, 0.08, 145.0, (0.4, -0.2)),
 ]
 
 
 @pytest.mark.parametrize("shape,n,major_px,q,pa,offset", CASES)
-def test_fast_matches_galsim_flux_and_size(shape, n, major_px, q, pa, offset):
+def test_fast_matches_galsim_flux_and_size(monkeypatch, shape, n, major_px, q, pa, offset):
+    import meersim.sky.stamps as stamps
+
+    monkeypatch.setattr(stamps, "FAST_GAUSSIAN_MIN_MINOR_PIX", np.inf)  # Gaussians by galsim
     grid = small_grid(96)
     ra, dec = grid.pixel_to_world(48 + offset[0], 48 + offset[1])
     row = dict(shape=shape, sersic_n=n, ra=float(ra), dec=float(dec), major=major_px * CELL,

@@ -28,8 +28,10 @@ says where the dirty image stands above the level:
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 import scipy.ndimage
 from astropy.table import Table
@@ -110,10 +112,10 @@ def emulate_clean(
     psf_ft = ops.centred_kernel(parts.psf)
     kernel = beam_kernel(parts.beam, cell, min(ny, nx))
     sky_b = ops.convolve_small(apparent, kernel)
-    dirty = ops.convolve_centred(apparent, psf_ft) + parts.noise
+    terms = [(apparent, psf_ft, 1.0)]
     if np.any(parts.slope) and fast.mfs_error > 0:
-        spectral = ops.convolve_centred(parts.slope, ops.centred_kernel(parts.psf_slope))
-        dirty += np.float32(fast.mfs_error) * spectral
+        terms.append((parts.slope, ops.centred_kernel(parts.psf_slope), fast.mfs_error))
+    dirty = ops.convolve_centred_sum(terms) + parts.noise
     if parts.outside is not None:
         dirty = dirty + parts.outside
     fwhm_px = np.sqrt(parts.beam.bmaj_arcsec * parts.beam.bmin_arcsec) / cell
@@ -208,24 +210,58 @@ def _clean_peaks(residual, model, psf, level, gain, region, beam, cell, ops) -> 
     """
     half = int(np.ceil(SPIKE_PATCH_BEAMS * beam.bmaj_arcsec / cell))
     cy, cx = psf.shape[0] // 2, psf.shape[1] // 2
-    patch = np.ascontiguousarray(psf[cy - half : cy + half + 1, cx - half : cx + half + 1])
-    neighbourhood = 2 * int(np.ceil(0.5 * beam.bmaj_arcsec / cell)) + 1
+    patch = np.ascontiguousarray(psf[cy - half : cy + half + 1, cx - half : cx + half + 1],
+                                 dtype=np.float32)  # fmt: skip
+    reach = int(np.ceil(0.5 * beam.bmaj_arcsec / cell))  # neighbourhood half-width (px)
+    use_region = region is not None
+    mask = region if use_region else np.zeros((1, 1), dtype=bool)
     for passes in range(MAX_PEAK_PASSES):
-        magnitude = np.abs(residual)
-        above = magnitude > level
-        if region is not None:
-            above &= region
-        if not above.any():
+        found = _peak_pass(residual, model, patch, float(level), float(gain), mask, use_region,
+                           reach)  # fmt: skip
+        if not found:
             return passes
-        local = scipy.ndimage.maximum_filter(magnitude, size=neighbourhood) == magnitude
-        py, px = np.nonzero(above & local)
-        value = residual[py, px].astype(np.float64)
-        k = np.ceil(np.log(level / np.abs(value)) / np.log1p(-gain))  # iterations to the level
-        deltas = np.zeros_like(residual)
-        deltas[py, px] = value * (1.0 - (1.0 - gain) ** np.maximum(k, 1.0))
-        residual -= ops.convolve_small(deltas, patch)
-        model += deltas
     return MAX_PEAK_PASSES
+
+
+@numba.njit(cache=True)
+def _peak_pass(residual, model, patch, level, gain, region, use_region, reach):
+    """One pass of :func:`_clean_peaks` on float32 ``residual`` and ``model``; returns the peaks.
+
+    All peaks are found first (``|residual|`` above ``level``, inside ``region``, and not
+    exceeded within ``reach`` px), then each is taken with the centred ``patch``.
+    """
+    ny, nx = residual.shape
+    ys, xs = [], []
+    for y in range(ny):
+        for x in range(nx):
+            mag = abs(residual[y, x])
+            if mag <= level or (use_region and not region[y, x]):
+                continue
+            peak = True
+            for yy in range(max(0, y - reach), min(ny, y + reach + 1)):
+                for xx in range(max(0, x - reach), min(nx, x + reach + 1)):
+                    if abs(residual[yy, xx]) > mag:
+                        peak = False
+                        break
+                if not peak:
+                    break
+            if peak:
+                ys.append(y)
+                xs.append(x)
+    deltas = np.empty(len(ys), dtype=np.float32)
+    for i in range(len(ys)):
+        value = float(residual[ys[i], xs[i]])
+        k = max(math.ceil(math.log(level / abs(value)) / math.log1p(-gain)), 1.0)
+        deltas[i] = value * (1.0 - (1.0 - gain) ** k)  # iterations to the level
+    half = patch.shape[0] // 2
+    for i in range(len(ys)):
+        y, x, delta = ys[i], xs[i], deltas[i]
+        for py in range(max(0, y - half), min(ny, y + half + 1)):
+            row = py - y + half
+            for px in range(max(0, x - half), min(nx, x + half + 1)):
+                residual[py, px] -= delta * patch[row, px - x + half]
+        model[y, x] += delta
+    return len(ys)
 
 
 def _components(model: np.ndarray, grid) -> Table:

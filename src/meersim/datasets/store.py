@@ -57,6 +57,7 @@ from meersim.datasets.store_files import (
 from meersim.errors import InputError
 from meersim.io import (
     atomic_directory,
+    atomic_write,
     disk_full_guard,
     read_ecsv,
     read_json,
@@ -241,6 +242,57 @@ def _write_one_shot(root: Path, arrays, truth, psfs, sources, manifest, shape) -
 # ----------------------------------------------------------------------------------
 # incremental, resumable writer
 # ----------------------------------------------------------------------------------
+def _fits_safe(table: Table) -> bool:
+    """True when ``table`` survives a FITS binary table unchanged: plain 1-D numeric, boolean
+    or ASCII string columns (no trailing blanks, which FITS drops), FITS units, no meta."""
+    if table.meta:
+        return False
+    for col in table.itercols():
+        if type(col).__name__ != "Column" or col.ndim != 1 or col.info.description:
+            return False
+        if col.dtype.kind not in "biufU":
+            return False
+        if col.unit is not None:
+            try:
+                col.unit.to_string("fits")
+            except ValueError:
+                return False
+        if col.dtype.kind == "U" and len(col):
+            text = np.asarray(col)
+            if (
+                not all(value.isascii() for value in text.tolist())
+                or np.char.endswith(text, " ").any()
+            ):
+                return False
+    return True
+
+
+def _stage_table(table: Table, directory: Path, stem: str) -> None:
+    """A staged field's table as ``stem.fits`` (5x faster to write and read than ECSV),
+    or as ``stem.ecsv`` when FITS would change it; only the writer reads these files."""
+    table = Table(table)
+    if _fits_safe(table):
+        with atomic_write(directory / f"{stem}.fits") as fh:
+            table.write(fh, format="fits")
+    else:
+        write_ecsv(table, directory / f"{stem}.ecsv")
+
+
+def _read_staged_table(directory: Path, stem: str, missing_ok: bool = False) -> Table | None:
+    """What :func:`_stage_table` wrote (``.ecsv`` also from builds staged by older versions)."""
+    fits_path = directory / f"{stem}.fits"
+    if fits_path.exists():
+        table = Table.read(fits_path, format="fits", character_as_bytes=False, mask_invalid=False)
+        for col in table.itercols():  # FITS is big-endian: back to native byte order
+            if col.dtype.byteorder == ">":
+                table[col.name] = col.astype(col.dtype.newbyteorder("="))
+        return table
+    ecsv_path = directory / f"{stem}.ecsv"
+    if ecsv_path.exists() or not missing_ok:
+        return read_ecsv(ecsv_path)
+    return None
+
+
 @dataclass
 class FieldResult:
     """All crops of one field, as a worker hands them to the writer.
@@ -339,11 +391,11 @@ class FieldWriter:
             truth = Table(result.truth, copy=True)
             if "crop_id" in truth.colnames:
                 truth.remove_column("crop_id")
-            write_ecsv(truth, tmp / CROPS_TABLE)
+            _stage_table(truth, tmp, "crops")
             if result.sources is not None:
-                write_ecsv(result.sources, tmp / SOURCES_TABLE)
+                _stage_table(result.sources, tmp, "sources")
             for name, table in (result.tables or {}).items():
-                write_ecsv(table, tmp / f"{name}.ecsv")
+                _stage_table(table, tmp, name)
             meta = {
                 "tables": sorted(result.tables or {}),
                 "field_id": fid,
@@ -405,11 +457,12 @@ class FieldWriter:
         for fid in self.manifest["fields_finished"]:
             start, n = self.manifest["field_offsets"][str(fid)]
             fdir = self._field_dir(fid)
-            t = read_ecsv(fdir / CROPS_TABLE)
+            t = _read_staged_table(fdir, "crops")
             t.add_column(np.arange(start, start + n, dtype=np.int64), name="crop_id", index=0)
             truths.append(t)
-            if (fdir / SOURCES_TABLE).exists():
-                sources.append(_sources_to_global(read_ecsv(fdir / SOURCES_TABLE), start))
+            staged_sources = _read_staged_table(fdir, "sources", missing_ok=True)
+            if staged_sources is not None:
+                sources.append(_sources_to_global(staged_sources, start))
         truth = vstack(truths, metadata_conflicts="silent") if truths else Table()
         src = vstack(sources, metadata_conflicts="silent") if sources else None
         return truth, src
@@ -423,7 +476,7 @@ class FieldWriter:
                 out[-1] = [f"{p} holds {group[p].shape[0]} crops, not {self.manifest['n_crops']}"]
         for fid in self.manifest["fields_finished"]:
             start, n = self.manifest["field_offsets"][str(fid)]
-            truth = read_ecsv(self._field_dir(fid) / CROPS_TABLE)
+            truth = _read_staged_table(self._field_dir(fid), "crops")
             arrays = {p: group[p][start : start + n] for p in self.manifest["products"]}
             bad = bad_crops(arrays, nan_fraction_of(truth), start)
             if bad:
@@ -469,7 +522,7 @@ class FieldWriter:
             start = self.manifest["field_offsets"][str(fid)][0]
             meta = json.loads((self._field_dir(fid) / "field.json").read_text())
             for name in meta.get("tables", []):
-                table = read_ecsv(self._field_dir(fid) / f"{name}.ecsv")
+                table = _read_staged_table(self._field_dir(fid), name)
                 parts.setdefault(name, []).append(_sources_to_global(table, start))
         for name, tables in parts.items():
             write_ecsv(vstack(tables, metadata_conflicts="silent"), self.root / f"{name}.ecsv")

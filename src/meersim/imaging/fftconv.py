@@ -43,6 +43,7 @@ class FFTOps:
         self.device = check_device(device)
         self.workers = workers or default_nthreads()
         self.torch = None
+        self._small_kernels = {}
         if self.device != "cpu":
             import torch
 
@@ -78,21 +79,57 @@ class FFTOps:
 
     def convolve_centred(self, image: np.ndarray, kernel_ft) -> np.ndarray:
         """Exact linear convolution of ``image`` [ny, nx] with a :meth:`centred_kernel`; float32."""
-        ny, nx = image.shape
-        x = self._to(np.asarray(image, dtype=np.float32))
-        out = self._irfft2(self._rfft2(x, (2 * ny, 2 * nx)) * kernel_ft, (2 * ny, 2 * nx))
-        return self._back(out[:ny, :nx])
+        return self.convolve_centred_sum([(image, kernel_ft, 1.0)])
+
+    def convolve_centred_sum(self, terms) -> np.ndarray:
+        """``sum scale x (image * kernel)`` over ``terms`` of (image [ny, nx], :meth:`centred_kernel`,
+        scale), with one inverse FFT; float32 [ny, nx]."""
+        ny, nx = np.shape(terms[0][0])
+        if self.torch is not None:
+            total = None
+            for image, kernel_ft, scale in terms:
+                x = self._to(np.asarray(image, dtype=np.float32))
+                part = self._rfft2(x, (2 * ny, 2 * nx)) * kernel_ft
+                part = part if scale == 1.0 else part * float(scale)
+                total = part if total is None else total + part
+            return self._back(self._irfft2(total, (2 * ny, 2 * nx))[:ny, :nx])
+        # The image fills a quarter of the padded plane and only that quarter of the
+        # result is kept: transform the non-zero rows first and invert only the kept
+        # rows last (1.6x faster than the full 2-D transforms at 1024^2, same numbers).
+        total = None
+        for image, kernel_ft, scale in terms:
+            spectrum = np.zeros((2 * ny, nx + 1), dtype=np.complex64)
+            spectrum[:ny] = scipy.fft.rfft(np.asarray(image, dtype=np.float32), n=2 * nx, axis=1,
+                                           workers=self.workers)  # fmt: skip
+            spectrum = scipy.fft.fft(spectrum, axis=0, workers=self.workers, overwrite_x=True)
+            spectrum *= kernel_ft
+            if scale != 1.0:
+                spectrum *= np.float32(scale)
+            total = spectrum if total is None else total.__iadd__(spectrum)
+        rows = scipy.fft.ifft(total, axis=0, workers=self.workers, overwrite_x=True)[:ny]
+        out = scipy.fft.irfft(rows, n=2 * nx, axis=1, workers=self.workers)
+        return np.asarray(out[:, :nx], dtype=np.float32)
 
     def convolve_small(self, image: np.ndarray, kernel: np.ndarray) -> np.ndarray:
-        """Linear convolution with a small odd-sized kernel centred on its middle pixel; float32 [ny, nx]."""
+        """Linear convolution with a small odd-sized kernel centred on its middle pixel; float32 [ny, nx].
+
+        The kernel's spectrum is kept for the next call with the same kernel and image shape.
+        """
         ny, nx = image.shape
-        ky, kx = kernel.shape
-        ry, rx = ky // 2, kx // 2
-        shape = (scipy.fft.next_fast_len(ny + ky, True), scipy.fft.next_fast_len(nx + kx, True))
-        wrapped = np.zeros(shape, dtype=np.float32)
-        wrapped[:ky, :kx] = kernel
-        wrapped = np.roll(wrapped, (-ry, -rx), axis=(0, 1))  # kernel centre to (0, 0)
-        k_ft = self._rfft2(self._to(wrapped), shape)
+        kernel = np.asarray(kernel, dtype=np.float32)
+        shape = (scipy.fft.next_fast_len(ny + kernel.shape[0], True),
+                 scipy.fft.next_fast_len(nx + kernel.shape[1], True))  # fmt: skip
+        key = (kernel.shape, kernel.tobytes(), shape)
+        k_ft = self._small_kernels.get(key)
+        if k_ft is None:
+            ky, kx = kernel.shape
+            wrapped = np.zeros(shape, dtype=np.float32)
+            wrapped[:ky, :kx] = kernel
+            wrapped = np.roll(wrapped, (-(ky // 2), -(kx // 2)), axis=(0, 1))  # centre to (0, 0)
+            k_ft = self._rfft2(self._to(wrapped), shape)
+            if len(self._small_kernels) >= 4:
+                self._small_kernels.clear()
+            self._small_kernels[key] = k_ft
         x = self._to(np.asarray(image, dtype=np.float32))
         out = self._irfft2(self._rfft2(x, shape) * k_ft, shape)
         return self._back(out[:ny, :nx])

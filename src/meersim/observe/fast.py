@@ -135,7 +135,10 @@ def observe_parts(
     apparent, slope = _apparent_sky_and_slope(sky, vis.freqs, fractions, offsets)
     # sum_c (x_c - mean x) grid(w_c) / norm: the channels' PSFs weighted by their offsets
     spectral = weights * offsets[None, :].astype(np.float32)
-    psf_slope = make_psf(vis, grid, spectral, norm=norm, nthreads=nthreads, do_wgridding=False)
+    # it enters scaled by the spectral slope (a few % of the sky): 1e-3 gridder accuracy
+    # is ample and 30 % cheaper (its error, measured: ~3e-6 of the PSF peak)
+    psf_slope = make_psf(vis, grid, spectral, norm=norm, nthreads=nthreads, do_wgridding=False,
+                         epsilon=1e-3)  # fmt: skip
     ny, nx = grid.npix_y, grid.npix_x
     if setup.noise:
         amplitude = noise_amplitude(vis, weights, norm, grid)

@@ -107,7 +107,7 @@ def noise_amplitude(vis: Visibilities, imaging_weight: np.ndarray, norm: float, 
     variance = np.zeros_like(w)
     ok = (w > 0) & (natural > 0)
     variance[ok] = w[ok] ** 2 / natural[ok] / float(norm) ** 2
-    power = np.zeros(big_y * big_x, dtype=np.float64)
+    cells, halves = [], []
     for c, f in enumerate(vis.freqs):
         keep = ok[:, c]
         if not keep.any():
@@ -117,9 +117,13 @@ def noise_amplitude(vis: Visibilities, imaging_weight: np.ndarray, norm: float, 
         kx = np.rint(-vis.uvw[keep, 0] * scale * big_x).astype(np.int64)
         ky = np.rint(vis.uvw[keep, 1] * scale * big_y).astype(np.int64)
         half = 0.5 * variance[keep, c]
-        for sign in (1, -1):
-            cell = (np.mod(sign * ky, big_y)) * big_x + np.mod(sign * kx, big_x)
-            power += np.bincount(cell, weights=half, minlength=big_y * big_x)
+        for sign in (1, -1):  # each visibility and its Hermitian conjugate
+            cells.append(np.mod(sign * ky, big_y) * big_x + np.mod(sign * kx, big_x))
+            halves.append(half)
+    power = np.zeros(big_y * big_x, dtype=np.float64)
+    if cells:  # one bincount: a full-size pass per channel and sign costs more than the sums
+        power = np.bincount(np.concatenate(cells), weights=np.concatenate(halves),
+                            minlength=big_y * big_x)  # fmt: skip
     # Single precision: the noise needs no more, and the [2ny, 2nx] FFT is the cost.
     return np.sqrt(power.reshape(big_y, big_x)).astype(np.float32)
 

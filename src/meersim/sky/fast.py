@@ -1,11 +1,12 @@
-"""Compiled renderer for exponential and Sersic components (the default ``renderer="fast"``).
+"""Compiled renderer for Gaussian, exponential and Sersic components (the default ``renderer="fast"``).
 
 Each pixel holds the profile I = exp[-rho^(1/n)] integrated over its square
 area (the same pixel integral galsim's ``Convolve(profile, Pixel(1))`` draws),
 where rho^2 = (u / r0_major)^2 + (v / r0_minor)^2 in the component's axes and
 r0 = FWHM / (2 (ln 2)^n) (``meersim.catalogs.schema.sersic_scale_radius``).
 Sersic rows are cut at rho = SERSIC_TRUNCATION_FWHM x 2 (ln 2)^n, i.e.
-7 FWHM along each axis, as galsim's ``trunc``.
+7 FWHM along each axis, as galsim's ``trunc``. A Gaussian is the untruncated
+n = 1/2 profile exp(-rho^2).
 
 The integral is Gauss-Legendre quadrature per pixel. Its order comes from the
 exact range of rho over the pixel: the fewest nodes that integrate exp(-D t),
@@ -97,6 +98,8 @@ def _profile(rho2, inv_n, rho_t2):
         return 0.0
     if inv_n == 1.0:
         return math.exp(-math.sqrt(rho2))
+    if inv_n == 2.0:  # Gaussian
+        return math.exp(-rho2)
     if rho2 <= 0.0:
         return 1.0
     return math.exp(-math.exp(0.5 * inv_n * math.log(rho2)))
@@ -245,6 +248,43 @@ def value_slope(rho, inv_n):
     return inv_n * math.exp((inv_n - 1.0) * math.log(rho))
 
 
+@numba.njit(cache=True, inline="always")
+def _tilt_moments(g):
+    """E[t] and E[t^2] of t on [-1/2, 1/2] with density proportional to exp(g t)."""
+    if abs(g) < 0.5:
+        g2 = g * g
+        return g * (1.0 / 12.0 - g2 * (1.0 / 720.0 - g2 / 30240.0)), 1.0 / 12.0 + g2 * (
+            1.0 / 360.0 - g2 / 15120.0
+        )
+    mean = 0.5 / math.tanh(0.5 * g) - 1.0 / g
+    return mean, 0.25 - 2.0 * mean / g
+
+
+@numba.njit(cache=True)
+def _one_node(value, rho2, dx, dy, qa, qb, qc, inv_n):
+    """Pixel integral from the profile ``value`` at the pixel centre (dx, dy) px: the gradient
+    of ln I integrated exactly (sinh x / x per axis) and its curvature to first order.
+
+    ln I = g . t + t^T H t / 2 over the pixel; the integral is value x M(g) x
+    (1 + E_g[t^T H t] / 2), E_g under the density exp(g . t) / M(g), so the error is
+    second order in H (H = 0 leaves the exact integral of exp(g . t)).
+    """
+    rho = math.sqrt(rho2)
+    ux = (qa * dx + qb * dy) / rho  # gradient of rho
+    uy = (qb * dx + qc * dy) / rho
+    d1 = value_slope(rho, inv_n)  # d ln I / d rho = -d1
+    d2 = inv_n * (inv_n - 1.0) * math.exp((inv_n - 2.0) * math.log(rho))
+    gx, gy = -d1 * ux, -d1 * uy
+    # Hessian of ln I = -rho^(1/n): -d1 (Q - u u^T) / rho - d2 u u^T
+    hxx = -d1 * (qa - ux * ux) / rho - d2 * ux * ux
+    hyy = -d1 * (qc - uy * uy) / rho - d2 * uy * uy
+    hxy = -d1 * (qb - ux * uy) / rho - d2 * ux * uy
+    mx, sx = _tilt_moments(gx)
+    my, sy = _tilt_moments(gy)
+    second = 1.0 + 0.5 * (hxx * sx + hyy * sy + 2.0 * hxy * mx * my)
+    return value * _sinhc(0.5 * gx) * _sinhc(0.5 * gy) * second
+
+
 @numba.njit(cache=True)
 def _tilted_nodes(centre, rate, m, nodes, weights, pos, wts):
     """Nodes on [centre - 1/2, centre + 1/2] for f(t) = exp(rate (t - centre)) g(t), g smooth.
@@ -287,8 +327,8 @@ def _tilted_pixel(dx, dy, qa, qb, qc, inv_n, rho_t2, lo2, rel_tol, nodes, weight
     m = _order(0.25 * curvature, rel_tol, table)
     if m > TILT_MAX_ORDER:
         return -1.0  # too curved for one tilt: the caller splits and grades instead
-    if m == 1:  # the exact integral of exp(g . t) over the pixel times the centre value
-        return _profile(rho2, inv_n, rho_t2) * _sinhc(0.5 * gx) * _sinhc(0.5 * gy)
+    if m == 1:  # the exact integral of exp(g . t), corrected for the curvature
+        return _one_node(_profile(rho2, inv_n, rho_t2), rho2, dx, dy, qa, qb, qc, inv_n)
     kx = _tilted_nodes(dx, gx, m, nodes, weights, xs, wx)
     ky = _tilted_nodes(dy, gy, m, nodes, weights, ys, wy)
     value = 0.0
@@ -306,7 +346,7 @@ def _tilted_pixel(dx, dy, qa, qb, qc, inv_n, rho_t2, lo2, rel_tol, nodes, weight
 def _enclosed(t, inv_n, rho_t, nodes, weights):
     """F(t) = integral_0^t exp(-s^(1/n)) s ds (with s capped at the truncation ``rho_t``).
 
-    Analytic for n = 1; otherwise 16-node Gauss-Legendre after s = t v^(2n), which
+    Analytic for n = 1 and n = 1/2; otherwise 16-node Gauss-Legendre after s = t v^(2n), which
     turns the integrand into the smooth 2n t^2 v^(4n-1) exp(-t^(1/n) v^2).
     """
     t = min(t, rho_t)
@@ -314,6 +354,8 @@ def _enclosed(t, inv_n, rho_t, nodes, weights):
         return 0.0
     if inv_n == 1.0:
         return -math.expm1(-t) - t * math.exp(-t)
+    if inv_n == 2.0:  # Gaussian
+        return -0.5 * math.expm1(-t * t)
     big_t = math.exp(inv_n * math.log(t))
     n = 1.0 / inv_n
     acc = 0.0
@@ -432,18 +474,14 @@ def _draw_stamp(stamp, fx, fy, half, ca, sa, r0a, r0b, inv_n, rho_t2, rho_cut2, 
                     stamp[j, i] = value
                     total += value
                     continue
-                # ln I = -rho^(1/n) is nearly linear over the pixel when its curvature
-                # (~ |Hessian| / 4 over the pixel) is small: one tilted node suffices
+                # ln I = -rho^(1/n) is nearly quadratic over the pixel when its curvature
+                # (~ |Hessian| / 4 over the pixel) is small: one corrected node suffices
                 if inv_n == 1.0:
                     curvature = lam / rho_lo
                 else:
                     curvature = inv_n * lam * (ln_lo / (rho_lo * rho_lo)) * (1.0 + abs(inv_n - 1.0))
                 if (0.25 * curvature) ** 2 < 24.0 * max(REL_TOLERANCE, abs_tol / peak):
-                    rho = math.sqrt(rho2)
-                    d1 = value_slope(rho, inv_n) / rho
-                    gx = -d1 * (qa * dx + qb * dy)
-                    gy = -d1 * (qb * dx + qc * dy)
-                    value *= _sinhc(0.5 * gx) * _sinhc(0.5 * gy)
+                    value = _one_node(value, rho2, dx, dy, qa, qb, qc, inv_n)
                     stamp[j, i] = value
                     total += value
                     continue

@@ -248,9 +248,7 @@ def render_sky(
     nx, ny = grid.npix_x, grid.npix_y
     if renderer == "fast":
         shape = cols["shape"][extended]
-        compiled = (shape == "exponential") | (
-            (shape == "sersic") & (cols["sersic_n"][extended] != 0.5)
-        )
+        compiled = (shape == "exponential") | (shape == "gaussian") | (shape == "sersic")
         fast = extended[compiled]
         extended = extended[~compiled]
         _render_fast(cube, grid, fast, cols, x, y, north, major, minor, pa, channel_flux,
@@ -299,12 +297,15 @@ def _render_fast(cube, grid, index, cols, x, y, north, major, minor, pa, channel
         return
     ny, nx = grid.npix_y, grid.npix_x
     shape = cols["shape"][index]
-    n = np.where(shape == "exponential", 1.0, cols["sersic_n"][index])
+    # a Gaussian is the Sersic profile with n = 1/2: exp(-(r / r0)^2)
+    gaussian = (shape == "gaussian") | ((shape == "sersic") & (cols["sersic_n"][index] == 0.5))
+    n = np.where(shape == "exponential", 1.0, np.where(gaussian, 0.5, cols["sersic_n"][index]))
     major_pix = np.maximum(major[index] / grid.cell_arcsec, 1e-6)
     minor_pix = np.minimum(np.maximum(minor[index] / grid.cell_arcsec,
                                       MIN_AXIS_RATIO * major_pix), major_pix)  # fmt: skip
-    factor = np.where(shape == "exponential", enclosed_radius_factor("exponential", 1.0),
-                      SERSIC_TRUNCATION_FWHM)  # fmt: skip
+    factor = np.select([shape == "exponential", gaussian],
+                       [enclosed_radius_factor("exponential", 1.0),
+                        enclosed_radius_factor("gaussian", 0.5)], SERSIC_TRUNCATION_FWHM)  # fmt: skip
     half = np.minimum(np.ceil(factor * major_pix).astype(np.int64) + STAMP_MARGIN_PIX,
                       MAX_STAMP_HALF_WIDTH)  # fmt: skip
     ix, iy = np.round(x[index]).astype(np.int64), np.round(y[index]).astype(np.int64)
@@ -314,7 +315,7 @@ def _render_fast(cube, grid, index, cols, x, y, north, major, minor, pa, channel
     partial[index] = hits & ((x0 < 0) | (y0 < 0) | (x0 + side > nx) | (y0 + side > ny))
     keep = np.flatnonzero(hits)
     sel = index[keep]
-    truncate = np.where(shape[keep] == "sersic", SERSIC_TRUNCATION_FWHM, np.inf)
+    truncate = np.where((shape[keep] == "sersic") & ~gaussian[keep], SERSIC_TRUNCATION_FWHM, np.inf)
     render_profiles(cube, x[sel], y[sel], half[keep], major_pix[keep], minor_pix[keep],
                     north[sel] + np.radians(pa[sel]), n[keep], truncate,
                     channel_flux[sel])  # fmt: skip
