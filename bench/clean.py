@@ -78,7 +78,7 @@ def run_meersim(obs, config):
     t0 = time.perf_counter()
     weights = imaging_weights(obs.vis, obs.grid, Weighting("briggs", SETTINGS["robust"]))
     norm = weight_norm(obs.vis, weights)
-    psf = make_psf(obs.vis, obs.grid, weights, norm=norm)
+    psf = make_psf(obs.vis, obs.grid, weights, norm=norm, do_wgridding=False)  # as observe()
     dirty, _ = make_dirty(obs.vis, obs.grid, weights, norm=norm)
     beam = fit_clean_beam(psf, obs.grid.cell_arcsec)
     fresh = dataclasses.replace(obs, dirty=dirty, psf=psf, beam=beam, imaging_weight=weights,

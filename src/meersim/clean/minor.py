@@ -51,6 +51,13 @@ HOGBOM_CHUNK = 5000
 # FFTs of twice the image). Measured on a 1024^2 MeerKAT field: 0.9 cut the
 # rounds from 32 to 10 with the same components (bench/clean.py).
 TRACK_FRACTION = 0.9
+# Clark (1980) minor iterations subtract only the PSF's central patch, this many clean-beam
+# FWHM in half-width (at least CLARK_MIN_RADIUS px): the main lobe and near sidelobes.
+CLARK_PATCH_BEAMS = 6.0
+CLARK_MIN_RADIUS = 16
+# Tracked pixels are bucketed in tiles of this many pixels a side; an iteration updates
+# the tiles its patch overlaps and keeps each tile's peak.
+CLARK_TILE = 32
 
 
 @dataclass
@@ -78,6 +85,36 @@ class MinorCycleResult:
         )
 
 
+@dataclass
+class PsfPatch:
+    """The central part of a [2 ny, 2 nx] PSF for Clark minor iterations.
+
+    values : float32 [2 r + 1, 2 r + 1], origin at (r, r).
+    exterior : the largest |PSF| outside the patch (in units of the PSF peak, 1).
+    """
+
+    radius: int
+    values: np.ndarray
+    exterior: float
+
+    @classmethod
+    def from_psf(cls, psf: np.ndarray, fwhm_px: float) -> PsfPatch:
+        """Patch of half-width ``CLARK_PATCH_BEAMS`` x ``fwhm_px`` (clean-beam FWHM, px)."""
+        cy, cx = psf.shape[0] // 2, psf.shape[1] // 2
+        r = int(max(CLARK_MIN_RADIUS, np.ceil(CLARK_PATCH_BEAMS * fwhm_px)))
+        r = min(r, cy - 1, cx - 1)
+        values = np.ascontiguousarray(psf[cy - r : cy + r + 1, cx - r : cx + r + 1],
+                                      dtype=np.float32)  # fmt: skip
+        magnitude = np.abs(psf)
+        exterior = max(
+            float(magnitude[: cy - r].max(initial=0.0)),
+            float(magnitude[cy + r + 1 :].max(initial=0.0)),
+            float(magnitude[cy - r : cy + r + 1, : cx - r].max(initial=0.0)),
+            float(magnitude[cy - r : cy + r + 1, cx + r + 1 :].max(initial=0.0)),
+        )
+        return cls(r, values, exterior)
+
+
 def hogbom_active_set(
     image: np.ndarray,
     psf: np.ndarray,
@@ -89,6 +126,7 @@ def hogbom_active_set(
     psf_peak: float = 1.0,
     scale_index: int = 0,
     track_level: float | None = None,
+    patch: PsfPatch | None = None,
 ) -> MinorCycleResult:
     """Högbom iterations on the pixels of ``image`` at or above ``stop_level``.
 
@@ -112,6 +150,10 @@ def hogbom_active_set(
         Track (update exactly) every pixel at or above this level (<= ``stop_level``,
         Jy/beam), so that pixels that sidelobes lift above ``stop_level`` are
         cleaned in the same pass. Default ``stop_level``.
+    patch : PsfPatch, optional
+        Clark iterations: each component updates only the tracked pixels within the
+        patch (the rest of the PSF is left to the caller's exact update). Default: the
+        whole PSF at every tracked pixel.
 
     Returns
     -------
@@ -126,14 +168,33 @@ def hogbom_active_set(
     if candidates.size == 0 or max_iter <= 0:
         peak = float(magnitude[region].max()) if region is not None and region.any() else 0.0
         return MinorCycleResult.empty(peak if region is not None else float(magnitude.max()))
-    values = image.ravel()[candidates].astype(np.float64)
     cy, cx = np.divmod(candidates, nx)
-    row = 2 * nx
-    # psf flat index of the response at candidate c to a component at p:
-    # (ny + cy - py) * 2nx + (nx + cx - px) = base_c - (py * 2nx + px).
-    base = (ny + cy) * row + (nx + cx)
-    offset = cy * row + cx
-    psf_flat = np.ascontiguousarray(psf, dtype=np.float32).ravel()
+    amplitude_gain = float(gain) / float(psf_peak)
+    if patch is None:
+        row = 2 * nx
+        # psf flat index of the response at candidate c to a component at p:
+        # (ny + cy - py) * 2nx + (nx + cx - px) = base_c - (py * 2nx + px).
+        base = (ny + cy) * row + (nx + cx)
+        offset = cy * row + cx
+        psf_flat = np.ascontiguousarray(psf, dtype=np.float32).ravel()
+        values = image.ravel()[candidates].astype(np.float64)
+
+        def iterate(chunk, index, flux):
+            return _hogbom_kernel(values, base, offset, psf_flat, float(stop_level),
+                                  amplitude_gain, index, flux, chunk)  # fmt: skip
+    else:
+        tiles_y, tiles_x = -(-ny // CLARK_TILE), -(-nx // CLARK_TILE)
+        tile = (cy // CLARK_TILE) * tiles_x + cx // CLARK_TILE
+        order = np.argsort(tile, kind="stable")
+        candidates, cy, cx = candidates[order], cy[order], cx[order]
+        tile_start = np.searchsorted(tile[order], np.arange(tiles_y * tiles_x + 1))
+        values = image.ravel()[candidates].astype(np.float64)
+
+        def iterate(chunk, index, flux):
+            return _clark_kernel(values, cy, cx, tile_start, tiles_x, CLARK_TILE, patch.values,
+                                 patch.radius, float(stop_level), amplitude_gain, index, flux,
+                                 chunk)  # fmt: skip
+
     found, amplitudes = [], []
     n = 0
     interrupted = False
@@ -142,8 +203,7 @@ def hogbom_active_set(
         while n < max_iter:
             chunk = min(HOGBOM_CHUNK, int(max_iter) - n)
             index, flux = np.empty(chunk, np.int64), np.empty(chunk, np.float64)
-            done, peak = _hogbom_kernel(values, base, offset, psf_flat, float(stop_level),
-                                        float(gain) / float(psf_peak), index, flux, chunk)  # fmt: skip
+            done, peak = iterate(chunk, index, flux)
             found.append(index[:done])
             amplitudes.append(flux[:done])
             n += done
@@ -199,6 +259,62 @@ def _hogbom_kernel(values, base, offset, psf_flat, stop_level, gain, found, flux
     return done, best
 
 
+@numba.njit(cache=True, nogil=True, fastmath=False)
+def _clark_kernel(values, cy, cx, tile_start, tiles_x, tile, patch, radius, stop_level, gain,
+                  found, fluxes, max_iter):  # fmt: skip
+    """Compiled Clark loop; returns (iterations, peak |value| left).
+
+    ``values`` (Jy/beam) are sorted by tile (``tile_start`` [n_tiles + 1] bounds each
+    tile's run) and updated in place; a component at candidate k subtracts
+    ``patch[dy + r, dx + r]`` from the candidates within ``radius`` px of it, then
+    the peaks of the tiles it touched are recomputed.
+    """
+    n_tiles = tile_start.size - 1
+    tile_peak = np.full(n_tiles, -1.0)
+    tile_arg = np.zeros(n_tiles, np.int64)
+    for t in range(n_tiles):
+        for j in range(tile_start[t], tile_start[t + 1]):
+            a = abs(values[j])
+            if a > tile_peak[t]:
+                tile_peak[t] = a
+                tile_arg[t] = j
+    tiles_y = n_tiles // tiles_x
+    best, k = -1.0, 0
+    for t in range(n_tiles):
+        if tile_peak[t] > best:
+            best = tile_peak[t]
+            k = tile_arg[t]
+    done = 0
+    while done < max_iter and best >= stop_level:
+        flux = gain * values[k]
+        found[done] = k
+        fluxes[done] = flux
+        done += 1
+        py, px = cy[k], cx[k]
+        for ty in range(max(py - radius, 0) // tile, min((py + radius) // tile, tiles_y - 1) + 1):
+            for tx in range(max(px - radius, 0) // tile,
+                            min((px + radius) // tile, tiles_x - 1) + 1):  # fmt: skip
+                t = ty * tiles_x + tx
+                peak, arg = -1.0, tile_start[t]
+                for j in range(tile_start[t], tile_start[t + 1]):
+                    dy = cy[j] - py
+                    dx = cx[j] - px
+                    if -radius <= dy <= radius and -radius <= dx <= radius:
+                        values[j] -= flux * patch[dy + radius, dx + radius]
+                    a = abs(values[j])
+                    if a > peak:
+                        peak = a
+                        arg = j
+                tile_peak[t] = peak
+                tile_arg[t] = arg
+        best = -1.0
+        for t in range(n_tiles):
+            if tile_peak[t] > best:
+                best = tile_peak[t]
+                k = tile_arg[t]
+    return done, best
+
+
 def hogbom_minor_cycle(
     residual: np.ndarray,
     psf: np.ndarray,
@@ -210,6 +326,7 @@ def hogbom_minor_cycle(
     region: np.ndarray | None = None,
     max_rounds: int = 20,
     track_fraction: float = TRACK_FRACTION,
+    patch: PsfPatch | None = None,
 ) -> MinorCycleResult:
     """Högbom minor cycle: every pixel of ``residual`` ends below ``stop_level`` (PSF model).
 
@@ -220,6 +337,12 @@ def hogbom_minor_cycle(
     So one minor cycle does what a dense Högbom would, and the major cycle
     only corrects what the PSF cannot describe (gridding, w-term, MFS). Each
     round tracks the pixels above ``track_fraction x stop_level``.
+
+    With a ``patch`` the rounds are Clark's (1980, A&A 89, 377): iterations subtract
+    only the PSF's central patch, and a round stops once its peak is below the
+    patch's largest exterior sidelobe times the peak the round started from (or
+    ``stop_level``), where the neglected sidelobes could start to pick the wrong
+    peaks; the FFT update then makes the residual exact again.
     """
     ny, nx = residual.shape
     work = np.array(residual, dtype=np.float32)
@@ -227,10 +350,18 @@ def hogbom_minor_cycle(
     iterations = 0
     interrupted = False
     last_peak = 0.0
+    peak_now = None
     try:
         for _ in range(max_rounds):
-            part = hogbom_active_set(work, psf, stop_level, gain, max_iter - iterations,
-                                     region=region, track_level=track_fraction * stop_level)  # fmt: skip
+            round_stop = stop_level
+            if patch is not None:
+                if peak_now is None:
+                    magnitude = np.abs(work if region is None else work[region])
+                    peak_now = float(magnitude.max()) if magnitude.size else 0.0
+                round_stop = max(stop_level, patch.exterior * peak_now)
+            part = hogbom_active_set(work, psf, round_stop, gain, max_iter - iterations,
+                                     region=region, track_level=track_fraction * round_stop,
+                                     patch=patch)  # fmt: skip
             last_peak = part.last_peak
             if part.iterations:
                 parts.append(part)
@@ -244,7 +375,7 @@ def hogbom_minor_cycle(
             if part.iterations == 0 or iterations >= max_iter:
                 break
             magnitude = np.abs(work if region is None else work[region])
-            last_peak = float(magnitude.max()) if magnitude.size else 0.0
+            last_peak = peak_now = float(magnitude.max()) if magnitude.size else 0.0
             if last_peak < stop_level:
                 break
     except KeyboardInterrupt:
@@ -295,20 +426,37 @@ class CentredConvolver:
         padded[np.ix_(iy, ix)] = kernel[np.ix_(keep_y, keep_x)]
         self._kernels[key] = scipy.fft.rfft2(padded, workers=self.workers)
 
-    def transform(self, image: np.ndarray) -> np.ndarray:
-        """FFT of ``image`` zero-padded onto the convolution grid."""
-        padded = np.zeros(self.pad, dtype=np.float32)
-        padded[: self.ny, : self.nx] = image
-        return scipy.fft.rfft2(padded, workers=self.workers)
+    # The image fills the first ny rows of the padded grid and only those rows of the
+    # result are kept: the row transforms run on them alone (the same numbers as rfft2 /
+    # irfft2 on the whole grid, 1.6x faster at 1024^2).
 
-    def apply(self, image_ft: np.ndarray, key) -> np.ndarray:
-        """``image * kernel[key]`` as float32 [ny, nx], from :meth:`transform`'s output."""
-        out = scipy.fft.irfft2(image_ft * self._kernels[key], s=self.pad, workers=self.workers)
-        return np.ascontiguousarray(out[: self.ny, : self.nx], dtype=np.float32)
+    def transform(self, image: np.ndarray) -> np.ndarray:
+        """FFT of ``image`` zero-padded onto the convolution grid (rows of zeros are skipped:
+        a minor cycle's components fill few rows)."""
+        image = np.asarray(image, dtype=np.float32)
+        spectrum = np.zeros((self.pad[0], self.pad[1] // 2 + 1), dtype=np.complex64)
+        used = np.flatnonzero(image.any(axis=1))
+        if used.size == self.ny:
+            spectrum[: self.ny] = scipy.fft.rfft(image, n=self.pad[1], axis=1, workers=self.workers)
+        elif used.size:
+            spectrum[used] = scipy.fft.rfft(image[used], n=self.pad[1], axis=1,
+                                            workers=self.workers)  # fmt: skip
+        return scipy.fft.fft(spectrum, axis=0, workers=self.workers, overwrite_x=True)
+
+    def apply(self, image_ft: np.ndarray, key, overwrite: bool = False) -> np.ndarray:
+        """``image * kernel[key]`` as float32 [ny, nx], from :meth:`transform`'s output
+        (overwritten if ``overwrite``)."""
+        if overwrite:
+            image_ft *= self._kernels[key]
+        else:
+            image_ft = image_ft * self._kernels[key]
+        columns = scipy.fft.ifft(image_ft, axis=0, workers=self.workers, overwrite_x=True)
+        out = scipy.fft.irfft(columns[: self.ny], n=self.pad[1], axis=1, workers=self.workers)
+        return np.ascontiguousarray(out[:, : self.nx], dtype=np.float32)
 
     def convolve(self, image: np.ndarray, key) -> np.ndarray:
         """``image * kernel[key]`` as float32 [ny, nx]."""
-        return self.apply(self.transform(image), key)
+        return self.apply(self.transform(image), key, overwrite=True)
 
 
 def gaussian_scale_kernel(scale_px: float, max_half_width: int) -> np.ndarray:

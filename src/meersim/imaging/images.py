@@ -108,12 +108,14 @@ def residual_image(
     norm: float,
     *,
     nthreads: int | None = None,
+    epsilon: float | None = None,
 ) -> np.ndarray:
     """Dirty image (Jy/beam, float32 [ny, nx]) of ``vis - predict(model)``.
 
     ``model`` is [ny, nx] apparent flux in Jy/pixel on ``grid``. This is the
     Cotton-Schwab major cycle: the model is subtracted in the visibilities,
-    so no aliasing or PSF-truncation error enters the residual.
+    so no aliasing or PSF-truncation error enters the residual. ``epsilon``: the
+    gridder accuracy of both directions (default :func:`~meersim.imaging.gridder.default_epsilon`).
     """
     model = np.asarray(model, dtype=np.float32)
     if model.ndim == 3 and model.shape[0] == 1:
@@ -127,11 +129,11 @@ def residual_image(
     w = unflagged_weights(vis, imaging_weight)
     residual_vis = np.asarray(vis.vis, dtype=np.complex64)
     if np.any(model):
-        predicted = image_to_vis(
-            model, vis.uvw, vis.freqs, grid.cell_rad, mask=~vis.flag, nthreads=nthreads
-        )
+        predicted = image_to_vis(model, vis.uvw, vis.freqs, grid.cell_rad, mask=~vis.flag,
+                                 nthreads=nthreads, epsilon=epsilon)  # fmt: skip
         residual_vis = residual_vis - predicted.astype(np.complex64)
-    raw = _grid_weighted(residual_vis, vis, w, grid.npix_x, grid.npix_y, grid.cell_rad, nthreads)
+    raw = _grid_weighted(residual_vis, vis, w, grid.npix_x, grid.npix_y, grid.cell_rad, nthreads,
+                         epsilon=epsilon)  # fmt: skip
     raw /= float(norm)
     return raw.astype(np.float32, copy=False)
 

@@ -235,7 +235,10 @@ def observe(
     weights = imaging_weights(vis, grid, weighting)  # zero where flagged
     norm = weight_norm(vis, weights)
     bar.update()
-    psf = make_psf(vis, grid, weights, norm=norm, nthreads=nthreads)
+    # The PSF is gridded without the w-term, as in image mode: it changes only the far
+    # sidelobes (<= 3 % of the peak at 0.85 deg for a 2048^2 field at 1.5"), CLEAN's
+    # major cycles are exact either way, and with it the [2ny, 2nx] PSF cost 11x more.
+    psf = make_psf(vis, grid, weights, norm=norm, nthreads=nthreads, do_wgridding=False)
     bar.update()
     extra = None
     if outside is not None and len(outside):
