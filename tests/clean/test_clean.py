@@ -169,6 +169,7 @@ def _blob(x0, y0, fwhm_px, flux, axis_ratio=1.0):
         ({"auto_mask_sigma": 2.0, "threshold_sigma": 3.0}, "auto_mask_sigma"),
         ({"scales": (0, -1)}, "scales"),
         ({"scale_bias": 0.0}, "scale_bias"),
+        ({"clark": "yes"}, "clark"),
     ],
 )
 def test_config_rejects_bad_values(kwargs, field):
@@ -349,6 +350,21 @@ def test_point_source_field_fluxes_positions_and_noise(noise_rms):
     assert 0 < np.abs(result.residual - finer).max() < 1e-4 * fluxes.max()
     assert np.abs(result.residual).max() <= result.threshold_jy * 1.01
     assert result.history["peak"][-1] <= result.history["level"][-1]
+
+
+def test_exact_hogbom_and_clark_rounds_give_the_same_clean(noise_rms):
+    rng = np.random.default_rng(8)
+    points = list(zip(rng.uniform(15, 113, 6), rng.uniform(15, 113, 6),
+                      np.geomspace(30, 300, 6) * noise_rms, strict=True))  # fmt: skip
+    obs = _observation(points=points)
+    results = [clean(obs, CleanConfig(threshold_sigma=3.0, clark=c)) for c in (True, False)]
+    for r in results:
+        assert r.stop_reason == STOP_THRESHOLD
+    clark, exact = results
+    assert clark.model.sum() == pytest.approx(exact.model.sum(), rel=0.01)
+    assert clark.noise_rms == pytest.approx(exact.noise_rms, rel=0.02)
+    scale = np.abs(exact.restored).max()
+    assert np.abs(clark.restored - exact.restored).max() < 0.02 * scale
 
 
 def test_isolated_point_source_restored_peak_and_beam(noise_rms):

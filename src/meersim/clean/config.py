@@ -44,6 +44,11 @@ class CleanConfig:
     image_plane_only : bool
         Update the residual with the PSF only, never from visibilities
         (used automatically when the observation kept no visibilities).
+    clark : bool
+        Högbom iterations subtract the PSF's central patch in Clark's rounds, each
+        ended by an exact FFT update (default); False subtracts the full PSF at every
+        tracked pixel (exact Högbom on the active set, for checks; several times slower
+        on large images). docs/clean.md.
     """
 
     gain: float = 0.1
@@ -57,6 +62,7 @@ class CleanConfig:
     scales: tuple[float, ...] = (0.0, 2.0, 4.0, 8.0)
     scale_bias: float = 0.6
     image_plane_only: bool = False
+    clark: bool = True
 
     def __post_init__(self):
         src = "clean config"
@@ -126,6 +132,9 @@ class CleanConfig:
         self.scales = tuple(sorted(set(scales)))
         self.multiscale = bool(self.multiscale)
         self.image_plane_only = bool(self.image_plane_only)
+        if not isinstance(self.clark, (bool, np.bool_)):
+            raise InputError(src, "clark", f"must be true or false, got {self.clark!r}.")
+        self.clark = bool(self.clark)
 
     def describe(self) -> str:
         """One line, e.g. ``hogbom gain 0.1 mgain 0.8 to 3 sigma``."""

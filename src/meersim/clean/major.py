@@ -336,7 +336,7 @@ def _prepare(obs: Observation, config: CleanConfig) -> _Setup:
         psf_convolver = CentredConvolver((ny, nx))
         psf_convolver.add_kernel("psf", psf, origin=(ny, nx))
     fwhm_px = np.sqrt(obs.beam.bmaj_arcsec * obs.beam.bmin_arcsec) / obs.grid.cell_arcsec
-    patch = None if config.multiscale else PsfPatch.from_psf(psf, fwhm_px)
+    patch = None if config.multiscale or not config.clark else PsfPatch.from_psf(psf, fwhm_px)
     return _Setup(config, obs.grid, psf, residual_of, scales_px, ms_state, psf_convolver, fwhm_px,
                   patch)  # fmt: skip
 
