@@ -232,15 +232,6 @@ def _edge_pixel(dx, dy, qa, qb, qc, inv_n, rho_t2, m, graded, power, nodes, weig
 
 
 @numba.njit(cache=True, inline="always")
-def _sinhc(a):
-    """sinh(a) / a."""
-    a2 = a * a
-    if a2 < 0.25:
-        return 1.0 + a2 * (1.0 / 6.0 + a2 * (1.0 / 120.0 + a2 / 5040.0))
-    return math.sinh(a) / a
-
-
-@numba.njit(cache=True, inline="always")
 def value_slope(rho, inv_n):
     """d rho^(1/n) / d rho."""
     if inv_n == 1.0:
@@ -249,15 +240,25 @@ def value_slope(rho, inv_n):
 
 
 @numba.njit(cache=True, inline="always")
-def _tilt_moments(g):
-    """E[t] and E[t^2] of t on [-1/2, 1/2] with density proportional to exp(g t)."""
+def _tilt(g):
+    """sinh(g/2) / (g/2), and E[t], E[t^2] of t on [-1/2, 1/2] with density ~ exp(g t)."""
+    a = 0.5 * g
     if abs(g) < 0.5:
-        g2 = g * g
-        return g * (1.0 / 12.0 - g2 * (1.0 / 720.0 - g2 / 30240.0)), 1.0 / 12.0 + g2 * (
-            1.0 / 360.0 - g2 / 15120.0
+        a2, g2 = a * a, g * g
+        sinhc = 1.0 + a2 * (1.0 / 6.0 + a2 * (1.0 / 120.0 + a2 / 5040.0))
+        return (
+            sinhc,
+            g * (1.0 / 12.0 - g2 * (1.0 / 720.0 - g2 / 30240.0)),
+            1.0 / 12.0 + g2 * (1.0 / 360.0 - g2 / 15120.0),
         )
-    mean = 0.5 / math.tanh(0.5 * g) - 1.0 / g
-    return mean, 0.25 - 2.0 * mean / g
+    if abs(a) < 300.0:  # sinh and tanh from one exponential
+        e = math.exp(abs(a))
+        sinh = math.copysign(0.5 * (e - 1.0 / e), a)
+        tanh = sinh / (0.5 * (e + 1.0 / e))
+    else:
+        sinh, tanh = math.sinh(a), math.tanh(a)
+    mean = 0.5 / tanh - 1.0 / g
+    return sinh / a, mean, 0.25 - 2.0 * mean / g
 
 
 @numba.njit(cache=True)
@@ -272,17 +273,23 @@ def _one_node(value, rho2, dx, dy, qa, qb, qc, inv_n):
     rho = math.sqrt(rho2)
     ux = (qa * dx + qb * dy) / rho  # gradient of rho
     uy = (qb * dx + qc * dy) / rho
-    d1 = value_slope(rho, inv_n)  # d ln I / d rho = -d1
-    d2 = inv_n * (inv_n - 1.0) * math.exp((inv_n - 2.0) * math.log(rho))
+    # d ln I / d rho = -d1 and d2 ln I / d rho2 = -d2 for ln I = -rho^(1/n)
+    if inv_n == 1.0:
+        d1, d2 = 1.0, 0.0
+    elif inv_n == 2.0:
+        d1, d2 = 2.0 * rho, 2.0
+    else:
+        d1 = value_slope(rho, inv_n)
+        d2 = inv_n * (inv_n - 1.0) * math.exp((inv_n - 2.0) * math.log(rho))
     gx, gy = -d1 * ux, -d1 * uy
-    # Hessian of ln I = -rho^(1/n): -d1 (Q - u u^T) / rho - d2 u u^T
+    # Hessian of ln I: -d1 (Q - u u^T) / rho - d2 u u^T
     hxx = -d1 * (qa - ux * ux) / rho - d2 * ux * ux
     hyy = -d1 * (qc - uy * uy) / rho - d2 * uy * uy
     hxy = -d1 * (qb - ux * uy) / rho - d2 * ux * uy
-    mx, sx = _tilt_moments(gx)
-    my, sy = _tilt_moments(gy)
+    cx, mx, sx = _tilt(gx)
+    cy, my, sy = _tilt(gy)
     second = 1.0 + 0.5 * (hxx * sx + hyy * sy + 2.0 * hxy * mx * my)
-    return value * _sinhc(0.5 * gx) * _sinhc(0.5 * gy) * second
+    return value * cx * cy * second
 
 
 @numba.njit(cache=True)
