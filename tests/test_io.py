@@ -57,7 +57,7 @@ def test_fast_ecsv_rows_are_astropys_text():
     t["flux"] = np.array([1.5, np.nan, np.inf, -0.0, 1e-300, 123456789.123, 0.1, 2.0 / 3.0])
     t["flux"].unit = "Jy"
     t["n"] = np.array([1, 2, 3, -4, 5, 6, 7, 8], dtype=np.int32)
-    t["name"] = ["x", "", "a b", 'q"uote', "émile", "tab\there", "new\nline", "z"]
+    t["name"] = ["x", "", "a b", 'q"uote', "émile", "tab\there", "new\nline", " padded "]
     t["ok"] = np.array([True, False] * 4)
     t["peak"] = np.array([0.1, 1 / 3, 2.5e-8, np.nan, -np.inf, 3.0, 7.0, 1e30], dtype=np.float32)
     t["id"] = np.arange(8, dtype=np.uint8)

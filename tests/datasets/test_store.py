@@ -111,3 +111,55 @@ def test_partial_store_needs_allow_partial(tmp_path):
     assert store.n_crops == 2 and len(store.truth) == 2
     manifest = json.loads((path / "manifest.json").read_text())
     assert manifest["fields_finished"] == [0]
+
+
+def _rich_sources(n, fid):
+    """Source truth with the column kinds a field stages: units, text, NaN, booleans."""
+    t = Table({"source_id": np.arange(n), "crop_id": np.r_[np.arange(n - 1), -1]})
+    t["flux"] = np.linspace(1e-5, 3e-4, n)
+    t["flux"].unit = "Jy"
+    t["x"] = np.r_[np.nan, np.arange(1, n, dtype=float)]
+    t["shape"] = np.array(["point", "gaussian", "sersic"] * n)[:n]
+    t["detectable"] = np.arange(n) % 2 == 0
+    t["field_id"] = np.full(n, fid)
+    return t
+
+
+def test_staged_tables_are_fits_when_faithful_and_ecsv_otherwise(tmp_path):
+    path = tmp_path / "ds"
+    writer = open_field_writer(path, ["restored", "sky"], (8, 8), 2, {"seed": 1})
+    plain = _field(0, 3)
+    plain.sources = _rich_sources(4, 0)
+    odd = _field(1, 2)
+    odd.sources = _rich_sources(3, 1)
+    odd.sources.meta["catalog"] = {"origin": "test"}  # FITS would drop this: ECSV
+    odd.sources["shape"][0] = "bent "  # and a trailing blank
+    writer.stage(plain)
+    writer.stage(odd)
+    staged = sorted(p.name for p in (path / "fields").rglob("*") if p.suffix in (".fits", ".ecsv"))
+    assert staged == ["crops.fits", "crops.fits", "sources.ecsv", "sources.fits"]
+    writer.finalize()
+    src = open_store(path).sources
+    assert len(src) == 7 and src["flux"].unit == "Jy"
+    assert np.isnan(src["x"][0]) and src["x"].dtype == np.float64
+    # ECSV (astropy's and meersim's writer alike) strips the blank the FITS check refused
+    assert list(src["shape"][:5]) == ["point", "gaussian", "sersic", "point", "bent"]
+    assert list(src["detectable"][:4]) == [True, False, True, False]
+    assert list(src["crop_id"]) == [0, 1, 2, -1, 3, 4, -1]  # shifted to global ids
+
+
+def test_finalize_reads_fields_staged_as_ecsv_by_older_versions(tmp_path):
+    path = tmp_path / "ds"
+    writer = open_field_writer(path, ["restored", "sky"], (8, 8), 1, {"seed": 1})
+    field = _field(0, 2)
+    field.sources = _rich_sources(3, 0)
+    writer.stage(field)
+    stage = path / "fields" / "field_00000"
+    for stem in ("crops", "sources"):  # rewrite as an older meersim staged them
+        table = Table.read(stage / f"{stem}.fits", character_as_bytes=False, mask_invalid=False)
+        table.write(stage / f"{stem}.ecsv", format="ascii.ecsv")
+        (stage / f"{stem}.fits").unlink()
+    writer.finalize()
+    store = open_store(path)
+    assert store.n_crops == 2 and list(store.sources["crop_id"]) == [0, 1, -1]
+    assert store.sources["flux"].unit == "Jy" and np.isnan(store.sources["x"][0])
