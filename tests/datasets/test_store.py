@@ -8,6 +8,7 @@ from astropy.table import Table
 
 from meersim.datasets.store import (
     FieldResult,
+    _read_staged_table,
     open_field_writer,
     open_store,
     write_crops,
@@ -125,25 +126,30 @@ def _rich_sources(n, fid):
     return t
 
 
-def test_staged_tables_are_fits_when_faithful_and_ecsv_otherwise(tmp_path):
+def test_staged_tables_are_arrays_when_plain_and_ecsv_otherwise(tmp_path):
     path = tmp_path / "ds"
     writer = open_field_writer(path, ["restored", "sky"], (8, 8), 2, {"seed": 1})
     plain = _field(0, 3)
     plain.sources = _rich_sources(4, 0)
+    plain.sources["shape"][0] = " bent "  # arrays keep it; the final ECSV strips it
     odd = _field(1, 2)
     odd.sources = _rich_sources(3, 1)
-    odd.sources.meta["catalog"] = {"origin": "test"}  # FITS would drop this: ECSV
-    odd.sources["shape"][0] = "bent "  # and a trailing blank
+    odd.sources.meta["catalog"] = {"origin": "test"}  # arrays would drop this: ECSV
     writer.stage(plain)
     writer.stage(odd)
-    staged = sorted(p.name for p in (path / "fields").rglob("*") if p.suffix in (".fits", ".ecsv"))
-    assert staged == ["crops.fits", "crops.fits", "sources.ecsv", "sources.fits"]
+    staged = sorted(p.name for p in (path / "fields").rglob("*") if p.suffix in (".npz", ".ecsv"))
+    assert staged == ["arrays.npz", "arrays.npz", "crops.npz", "crops.npz", "sources.ecsv",
+                      "sources.npz"]  # fmt: skip
+    table = _read_staged_table(path / "fields" / "field_00000", "sources")
+    assert table["shape"][0] == " bent " and table["flux"].unit == "Jy"
+    assert table.colnames == plain.sources.colnames
+    for name in table.colnames:
+        assert table[name].dtype == plain.sources[name].dtype
     writer.finalize()
     src = open_store(path).sources
     assert len(src) == 7 and src["flux"].unit == "Jy"
     assert np.isnan(src["x"][0]) and src["x"].dtype == np.float64
-    # ECSV (astropy's and meersim's writer alike) strips the blank the FITS check refused
-    assert list(src["shape"][:5]) == ["point", "gaussian", "sersic", "point", "bent"]
+    assert list(src["shape"][:5]) == ["bent", "gaussian", "sersic", "point", "point"]
     assert list(src["detectable"][:4]) == [True, False, True, False]
     assert list(src["crop_id"]) == [0, 1, 2, -1, 3, 4, -1]  # shifted to global ids
 
@@ -156,9 +162,8 @@ def test_finalize_reads_fields_staged_as_ecsv_by_older_versions(tmp_path):
     writer.stage(field)
     stage = path / "fields" / "field_00000"
     for stem in ("crops", "sources"):  # rewrite as an older meersim staged them
-        table = Table.read(stage / f"{stem}.fits", character_as_bytes=False, mask_invalid=False)
-        table.write(stage / f"{stem}.ecsv", format="ascii.ecsv")
-        (stage / f"{stem}.fits").unlink()
+        _read_staged_table(stage, stem).write(stage / f"{stem}.ecsv", format="ascii.ecsv")
+        (stage / f"{stem}.npz").unlink()
     writer.finalize()
     store = open_store(path)
     assert store.n_crops == 2 and list(store.sources["crop_id"]) == [0, 1, -1]

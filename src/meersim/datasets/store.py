@@ -57,7 +57,6 @@ from meersim.datasets.store_files import (
 from meersim.errors import InputError
 from meersim.io import (
     atomic_directory,
-    atomic_write,
     disk_full_guard,
     read_ecsv,
     read_json,
@@ -242,50 +241,45 @@ def _write_one_shot(root: Path, arrays, truth, psfs, sources, manifest, shape) -
 # ----------------------------------------------------------------------------------
 # incremental, resumable writer
 # ----------------------------------------------------------------------------------
-def _fits_safe(table: Table) -> bool:
-    """True when ``table`` survives a FITS binary table unchanged: plain 1-D numeric, boolean
-    or ASCII string columns (no trailing blanks, which FITS drops), FITS units, no meta."""
+def _plain_table(table: Table) -> bool:
+    """True when ``table`` is plain 1-D numeric, boolean or text columns with no meta and
+    no descriptions: what :func:`_stage_table` stores as arrays."""
     if table.meta:
         return False
-    for col in table.itercols():
-        if type(col).__name__ != "Column" or col.ndim != 1 or col.info.description:
-            return False
-        if col.dtype.kind not in "biufU":
-            return False
-        if col.unit is not None:
-            try:
-                col.unit.to_string("fits")
-            except ValueError:
-                return False
-        if col.dtype.kind == "U" and len(col):
-            text = np.asarray(col)
-            if (
-                not all(value.isascii() for value in text.tolist())
-                or np.char.endswith(text, " ").any()
-            ):
-                return False
-    return True
+    return all(
+        type(col).__name__ == "Column"
+        and col.ndim == 1
+        and col.dtype.kind in "biufU"
+        and not col.info.description
+        and col.info.format is None
+        for col in table.itercols()
+    )
 
 
 def _stage_table(table: Table, directory: Path, stem: str) -> None:
-    """A staged field's table as ``stem.fits`` (5x faster to write and read than ECSV),
-    or as ``stem.ecsv`` when FITS would change it; only the writer reads these files."""
+    """A staged field's table: its columns as ``stem.npz`` (units beside them) when the
+    table is plain, else ``stem.ecsv``. Only the writer reads these files; arrays are
+    exact and 10x faster to write and read than ECSV or FITS through astropy."""
     table = Table(table)
-    if _fits_safe(table):
-        with atomic_write(directory / f"{stem}.fits") as fh:
-            table.write(fh, format="fits")
-    else:
+    if not _plain_table(table):
         write_ecsv(table, directory / f"{stem}.ecsv")
+        return
+    columns = {f"column_{i}": np.asarray(table[name]) for i, name in enumerate(table.colnames)}
+    layout = [[name, None if table[name].unit is None else table[name].unit.to_string()]
+              for name in table.colnames]  # fmt: skip
+    save_npz(directory / f"{stem}.npz", layout=np.array(json.dumps(layout)), **columns)
 
 
 def _read_staged_table(directory: Path, stem: str, missing_ok: bool = False) -> Table | None:
     """What :func:`_stage_table` wrote (``.ecsv`` also from builds staged by older versions)."""
-    fits_path = directory / f"{stem}.fits"
-    if fits_path.exists():
-        table = Table.read(fits_path, format="fits", character_as_bytes=False, mask_invalid=False)
-        for col in table.itercols():  # FITS is big-endian: back to native byte order
-            if col.dtype.byteorder == ">":
-                table[col.name] = col.astype(col.dtype.newbyteorder("="))
+    arrays_path = directory / f"{stem}.npz"
+    if arrays_path.exists():
+        with np.load(arrays_path, allow_pickle=False) as saved:
+            layout = json.loads(str(saved["layout"]))
+            table = Table()
+            for i, (name, unit) in enumerate(layout):
+                table[name] = saved[f"column_{i}"]
+                table[name].unit = unit
         return table
     ecsv_path = directory / f"{stem}.ecsv"
     if ecsv_path.exists() or not missing_ok:
