@@ -10,6 +10,7 @@ from astropy.table import Table
 from click.testing import CliRunner
 from scipy import optimize
 
+from meersim.clean.clark import PsfPatch
 from meersim.clean.config import parse_threshold
 from meersim.clean.major import (
     MAJOR_CYCLE_EPSILON,
@@ -22,7 +23,6 @@ from meersim.clean.major import (
 )
 from meersim.clean.minor import (
     CentredConvolver,
-    PsfPatch,
     hogbom_active_set,
     hogbom_minor_cycle,
     scale_bias_factors,

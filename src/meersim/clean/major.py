@@ -26,12 +26,12 @@ import numpy as np
 from astropy.table import Table
 from tqdm.auto import tqdm
 
+from meersim.clean.clark import PsfPatch
 from meersim.clean.config import CleanConfig
 from meersim.clean.minor import (
     CentredConvolver,
     MinorCycleResult,
     MultiscaleState,
-    PsfPatch,
     hogbom_minor_cycle,
     kernel_footprint_radius,
     multiscale_minor_cycle,

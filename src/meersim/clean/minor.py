@@ -9,10 +9,12 @@ Högbom (1974, A&AS 15, 417): find the peak, subtract ``gain x peak x PSF``
 shifted there, repeat. To keep each iteration cheap we follow Clark (1980,
 A&A 89, 377) in working on an *active set*: only pixels whose residual is at
 or above the minor cycle's stopping level can become a peak before the cycle
-ends, so only they are tracked. Their values are updated *exactly* (the full
-2x PSF is looked up at each pixel's offset), so the components are those
-Högbom would find on them; pixels outside the set are brought up to date by
-the next major cycle (from the visibilities, or by an exact FFT convolution in
+ends, so only they are tracked. By default an iteration subtracts only the PSF's
+central patch from them (:mod:`meersim.clean.clark`) and each round ends with an
+exact FFT update of the whole residual; with ``patch=None`` the full 2x PSF is
+looked up at each tracked pixel, so the components are those Högbom would find on
+them. Pixels outside the set are brought up to date by the FFT update and the
+next major cycle (from the visibilities, or by an exact FFT convolution in
 image-plane mode).
 
 Multiscale (Cornwell 2008, IEEE JSTSP 2, 793; the sub-minor-loop scheme of
@@ -33,6 +35,7 @@ import numpy as np
 import scipy.fft
 from scipy.signal import fftconvolve
 
+from meersim.clean.clark import CLARK_TILE, PsfPatch, clark_iterations
 from meersim.imaging.gridder import default_nthreads
 
 # WSClean's multiscale gain: a sub-minor loop stops once the chosen scale's
@@ -51,13 +54,6 @@ HOGBOM_CHUNK = 5000
 # FFTs of twice the image). Measured on a 1024^2 MeerKAT field: 0.9 cut the
 # rounds from 32 to 10 with the same components (bench/clean.py).
 TRACK_FRACTION = 0.9
-# Clark (1980) minor iterations subtract only the PSF's central patch, this many clean-beam
-# FWHM in half-width (at least CLARK_MIN_RADIUS px): the main lobe and near sidelobes.
-CLARK_PATCH_BEAMS = 6.0
-CLARK_MIN_RADIUS = 16
-# Tracked pixels are bucketed in tiles of this many pixels a side; an iteration updates
-# the tiles its patch overlaps and keeps each tile's peak.
-CLARK_TILE = 32
 
 
 @dataclass
@@ -83,36 +79,6 @@ class MinorCycleResult:
         return cls(
             np.zeros(0, np.int64), np.zeros(0, np.float64), np.zeros(0, np.int32), 0, float(peak)
         )
-
-
-@dataclass
-class PsfPatch:
-    """The central part of a [2 ny, 2 nx] PSF for Clark minor iterations.
-
-    values : float32 [2 r + 1, 2 r + 1], origin at (r, r).
-    exterior : the largest |PSF| outside the patch (in units of the PSF peak, 1).
-    """
-
-    radius: int
-    values: np.ndarray
-    exterior: float
-
-    @classmethod
-    def from_psf(cls, psf: np.ndarray, fwhm_px: float) -> PsfPatch:
-        """Patch of half-width ``CLARK_PATCH_BEAMS`` x ``fwhm_px`` (clean-beam FWHM, px)."""
-        cy, cx = psf.shape[0] // 2, psf.shape[1] // 2
-        r = int(max(CLARK_MIN_RADIUS, np.ceil(CLARK_PATCH_BEAMS * fwhm_px)))
-        r = min(r, cy - 1, cx - 1)
-        values = np.ascontiguousarray(psf[cy - r : cy + r + 1, cx - r : cx + r + 1],
-                                      dtype=np.float32)  # fmt: skip
-        magnitude = np.abs(psf)
-        exterior = max(
-            float(magnitude[: cy - r].max(initial=0.0)),
-            float(magnitude[cy + r + 1 :].max(initial=0.0)),
-            float(magnitude[cy - r : cy + r + 1, : cx - r].max(initial=0.0)),
-            float(magnitude[cy - r : cy + r + 1, cx + r + 1 :].max(initial=0.0)),
-        )
-        return cls(r, values, exterior)
 
 
 def hogbom_active_set(
@@ -191,7 +157,7 @@ def hogbom_active_set(
         values = image.ravel()[candidates].astype(np.float64)
 
         def iterate(chunk, index, flux):
-            return _clark_kernel(values, cy, cx, tile_start, tiles_x, CLARK_TILE, patch.values,
+            return clark_iterations(values, cy, cx, tile_start, tiles_x, CLARK_TILE, patch.values,
                                  patch.radius, float(stop_level), amplitude_gain, index, flux,
                                  chunk)  # fmt: skip
 
@@ -256,62 +222,6 @@ def _hogbom_kernel(values, base, offset, psf_flat, stop_level, gain, found, flux
                 best = a
                 nxt = j
         k = nxt
-    return done, best
-
-
-@numba.njit(cache=True, nogil=True, fastmath=False)
-def _clark_kernel(values, cy, cx, tile_start, tiles_x, tile, patch, radius, stop_level, gain,
-                  found, fluxes, max_iter):  # fmt: skip
-    """Compiled Clark loop; returns (iterations, peak |value| left).
-
-    ``values`` (Jy/beam) are sorted by tile (``tile_start`` [n_tiles + 1] bounds each
-    tile's run) and updated in place; a component at candidate k subtracts
-    ``patch[dy + r, dx + r]`` from the candidates within ``radius`` px of it, then
-    the peaks of the tiles it touched are recomputed.
-    """
-    n_tiles = tile_start.size - 1
-    tile_peak = np.full(n_tiles, -1.0)
-    tile_arg = np.zeros(n_tiles, np.int64)
-    for t in range(n_tiles):
-        for j in range(tile_start[t], tile_start[t + 1]):
-            a = abs(values[j])
-            if a > tile_peak[t]:
-                tile_peak[t] = a
-                tile_arg[t] = j
-    tiles_y = n_tiles // tiles_x
-    best, k = -1.0, 0
-    for t in range(n_tiles):
-        if tile_peak[t] > best:
-            best = tile_peak[t]
-            k = tile_arg[t]
-    done = 0
-    while done < max_iter and best >= stop_level:
-        flux = gain * values[k]
-        found[done] = k
-        fluxes[done] = flux
-        done += 1
-        py, px = cy[k], cx[k]
-        for ty in range(max(py - radius, 0) // tile, min((py + radius) // tile, tiles_y - 1) + 1):
-            for tx in range(max(px - radius, 0) // tile,
-                            min((px + radius) // tile, tiles_x - 1) + 1):  # fmt: skip
-                t = ty * tiles_x + tx
-                peak, arg = -1.0, tile_start[t]
-                for j in range(tile_start[t], tile_start[t + 1]):
-                    dy = cy[j] - py
-                    dx = cx[j] - px
-                    if -radius <= dy <= radius and -radius <= dx <= radius:
-                        values[j] -= flux * patch[dy + radius, dx + radius]
-                    a = abs(values[j])
-                    if a > peak:
-                        peak = a
-                        arg = j
-                tile_peak[t] = peak
-                tile_arg[t] = arg
-        best = -1.0
-        for t in range(n_tiles):
-            if tile_peak[t] > best:
-                best = tile_peak[t]
-                k = tile_arg[t]
     return done, best
 
 
