@@ -167,7 +167,7 @@ def ecsv_text(table: Table) -> str:
     """
     table = Table(table)
     buf = io.StringIO()
-    if not _plain_columns(table):
+    if not plain_columns(table):
         table.write(buf, format="ascii.ecsv")
         return buf.getvalue()
     table[:0].write(buf, format="ascii.ecsv")
@@ -176,7 +176,8 @@ def ecsv_text(table: Table) -> str:
     return buf.getvalue() + body + ("\n" if len(table) else "")
 
 
-def _plain_columns(table: Table) -> bool:
+def plain_columns(table: Table) -> bool:
+    """True when every column is a plain 1-D numeric, boolean or text Column without a format."""
     for col in table.itercols():
         if (
             type(col).__name__ != "Column"

@@ -36,6 +36,7 @@ import scipy.fft
 from scipy.signal import fftconvolve
 
 from meersim.clean.clark import CLARK_TILE, PsfPatch, clark_iterations
+from meersim.imaging.fftconv import cropped_irfft2, padded_rfft2
 from meersim.imaging.gridder import default_nthreads
 
 # WSClean's multiscale gain: a sub-minor loop stops once the chosen scale's
@@ -336,22 +337,9 @@ class CentredConvolver:
         padded[np.ix_(iy, ix)] = kernel[np.ix_(keep_y, keep_x)]
         self._kernels[key] = scipy.fft.rfft2(padded, workers=self.workers)
 
-    # The image fills the first ny rows of the padded grid and only those rows of the
-    # result are kept: the row transforms run on them alone (the same numbers as rfft2 /
-    # irfft2 on the whole grid, 1.6x faster at 1024^2).
-
     def transform(self, image: np.ndarray) -> np.ndarray:
-        """FFT of ``image`` zero-padded onto the convolution grid (rows of zeros are skipped:
-        a minor cycle's components fill few rows)."""
-        image = np.asarray(image, dtype=np.float32)
-        spectrum = np.zeros((self.pad[0], self.pad[1] // 2 + 1), dtype=np.complex64)
-        used = np.flatnonzero(image.any(axis=1))
-        if used.size == self.ny:
-            spectrum[: self.ny] = scipy.fft.rfft(image, n=self.pad[1], axis=1, workers=self.workers)
-        elif used.size:
-            spectrum[used] = scipy.fft.rfft(image[used], n=self.pad[1], axis=1,
-                                            workers=self.workers)  # fmt: skip
-        return scipy.fft.fft(spectrum, axis=0, workers=self.workers, overwrite_x=True)
+        """FFT of ``image`` zero-padded onto the convolution grid."""
+        return padded_rfft2(image, self.pad, self.workers)
 
     def apply(self, image_ft: np.ndarray, key, overwrite: bool = False) -> np.ndarray:
         """``image * kernel[key]`` as float32 [ny, nx], from :meth:`transform`'s output
@@ -360,9 +348,7 @@ class CentredConvolver:
             image_ft *= self._kernels[key]
         else:
             image_ft = image_ft * self._kernels[key]
-        columns = scipy.fft.ifft(image_ft, axis=0, workers=self.workers, overwrite_x=True)
-        out = scipy.fft.irfft(columns[: self.ny], n=self.pad[1], axis=1, workers=self.workers)
-        return np.ascontiguousarray(out[:, : self.nx], dtype=np.float32)
+        return cropped_irfft2(image_ft, self.pad, (self.ny, self.nx), self.workers, overwrite=True)
 
     def convolve(self, image: np.ndarray, key) -> np.ndarray:
         """``image * kernel[key]`` as float32 [ny, nx]."""

@@ -138,7 +138,7 @@ def emulate_clean(
     region = grow(bright, MASK_GROW_BEAMS * fwhm_px) if config.auto_mask_sigma is not None else None
     final_level = _level(config, robust_rms(residual))
     passes = _clean_peaks(residual, model, parts.psf, final_level, config.gain, region,
-                          parts.beam, cell, ops)  # fmt: skip
+                          parts.beam, cell)  # fmt: skip
     if passes:  # as a major cycle: the residual exact for the final model
         residual = dirty - ops.convolve_centred(model, psf_ft)
     restored = ops.convolve_small(model, kernel) + residual
@@ -199,7 +199,7 @@ def grow(mask: np.ndarray, radius_px: float) -> np.ndarray:
     return scipy.ndimage.binary_dilation(mask, structure=dy**2 + dx**2 <= radius_px**2)
 
 
-def _clean_peaks(residual, model, psf, level, gain, region, beam, cell, ops) -> int:
+def _clean_peaks(residual, model, psf, level, gain, region, beam, cell) -> int:
     """Högbom's take of the residual's peaks above ``level`` (Jy/beam), in place; returns passes.
 
     Each pass takes every local maximum of ``|residual|`` (one per clean-beam-sized

@@ -58,6 +58,7 @@ from meersim.errors import InputError
 from meersim.io import (
     atomic_directory,
     disk_full_guard,
+    plain_columns,
     read_ecsv,
     read_json,
     save_npz,
@@ -242,17 +243,12 @@ def _write_one_shot(root: Path, arrays, truth, psfs, sources, manifest, shape) -
 # incremental, resumable writer
 # ----------------------------------------------------------------------------------
 def _plain_table(table: Table) -> bool:
-    """True when ``table`` is plain 1-D numeric, boolean or text columns with no meta and
+    """True when ``table`` has plain columns (:func:`meersim.io.plain_columns`), no meta and
     no descriptions: what :func:`_stage_table` stores as arrays."""
-    if table.meta:
-        return False
-    return all(
-        type(col).__name__ == "Column"
-        and col.ndim == 1
-        and col.dtype.kind in "biufU"
-        and not col.info.description
-        and col.info.format is None
-        for col in table.itercols()
+    return (
+        not table.meta
+        and plain_columns(table)
+        and not any(col.info.description for col in table.itercols())
     )
 
 

@@ -36,6 +36,33 @@ def check_device(device: str, source: str = "device") -> str:
     )
 
 
+def padded_rfft2(image: np.ndarray, shape: tuple[int, int], workers: int | None = None):
+    """``rfft2`` of float32 ``image`` [h, w] zero-padded to ``shape``, complex64.
+
+    The rows are transformed first, only those holding something (the padding, and the
+    empty rows of a sparse component image, are skipped), then the columns: the same
+    numbers as ``scipy.fft.rfft2`` of the padded array, 1.6x faster for a quarter-filled
+    plane.
+    """
+    image = np.asarray(image, dtype=np.float32)
+    spectrum = np.zeros((shape[0], shape[1] // 2 + 1), dtype=np.complex64)
+    used = np.flatnonzero(image.any(axis=1))
+    if used.size == image.shape[0]:
+        spectrum[: used.size] = scipy.fft.rfft(image, n=shape[1], axis=1, workers=workers)
+    elif used.size:
+        spectrum[used] = scipy.fft.rfft(image[used], n=shape[1], axis=1, workers=workers)
+    return scipy.fft.fft(spectrum, axis=0, workers=workers, overwrite_x=True)
+
+
+def cropped_irfft2(spectrum, shape: tuple[int, int], out_shape: tuple[int, int],
+                   workers: int | None = None, overwrite: bool = False) -> np.ndarray:  # fmt: skip
+    """The first ``out_shape`` rows and columns of ``irfft2(spectrum, shape)``, float32: the
+    column transforms first, then the row transforms of the kept rows only."""
+    rows = scipy.fft.ifft(spectrum, axis=0, workers=workers, overwrite_x=overwrite)[: out_shape[0]]
+    out = scipy.fft.irfft(rows, n=shape[1], axis=1, workers=workers)
+    return np.ascontiguousarray(out[:, : out_shape[1]], dtype=np.float32)
+
+
 class FFTOps:
     """FFT convolutions on one device. Images in and out are numpy float32 arrays."""
 
@@ -93,22 +120,14 @@ class FFTOps:
                 part = part if scale == 1.0 else part * float(scale)
                 total = part if total is None else total + part
             return self._back(self._irfft2(total, (2 * ny, 2 * nx))[:ny, :nx])
-        # The image fills a quarter of the padded plane and only that quarter of the
-        # result is kept: transform the non-zero rows first and invert only the kept
-        # rows last (1.6x faster than the full 2-D transforms at 1024^2, same numbers).
         total = None
         for image, kernel_ft, scale in terms:
-            spectrum = np.zeros((2 * ny, nx + 1), dtype=np.complex64)
-            spectrum[:ny] = scipy.fft.rfft(np.asarray(image, dtype=np.float32), n=2 * nx, axis=1,
-                                           workers=self.workers)  # fmt: skip
-            spectrum = scipy.fft.fft(spectrum, axis=0, workers=self.workers, overwrite_x=True)
+            spectrum = padded_rfft2(image, (2 * ny, 2 * nx), self.workers)
             spectrum *= kernel_ft
             if scale != 1.0:
                 spectrum *= np.float32(scale)
             total = spectrum if total is None else total.__iadd__(spectrum)
-        rows = scipy.fft.ifft(total, axis=0, workers=self.workers, overwrite_x=True)[:ny]
-        out = scipy.fft.irfft(rows, n=2 * nx, axis=1, workers=self.workers)
-        return np.asarray(out[:, :nx], dtype=np.float32)
+        return cropped_irfft2(total, (2 * ny, 2 * nx), (ny, nx), self.workers, overwrite=True)
 
     def convolve_small(self, image: np.ndarray, kernel: np.ndarray) -> np.ndarray:
         """Linear convolution with a small odd-sized kernel centred on its middle pixel; float32 [ny, nx].
