@@ -1,16 +1,19 @@
 """Emulated CLEAN (``mode: fast``) against real CLEAN (``mode: vis``) on the same fields.
 
-    python bench/fast_validation.py --calibrate [--fields 4]   # measure fast.leftover
+    python bench/fast_validation.py --calibrate [--fields 4]   # measure the fast.* defaults
     python bench/fast_validation.py [--fields 13]              # compare crops (>= 200)
 
-``--calibrate`` cleans each field for real (vis mode) and solves for the leftover
-``eta`` with which the emulated model holds the flux the real model holds in the bright
-region: ``sum A (1 - eta L / A_b) = sum model_real`` over ``A_b > L``, so
-``eta = (sum A - sum model_real) / sum (A L / A_b)`` (A: apparent sky, Jy/pixel; A_b: A
-x clean beam; L: the emulator's level), and for the share ``s`` of the MFS error left in
-the residual (``fast.mfs_error``) the one with which the emulated residual's rms equals
-the real one (rms^2 = a + s^2 b, from runs with s = 0 and 1). It also prints kappa, the
-share of the bright sky's flux the real model recovers.
+``--calibrate`` cleans each field for real (vis mode; seed 11 by default, fields the
+comparison does not see) and solves for the leftover ``eta`` with which the emulated
+model holds the flux the real model holds in the bright region: ``sum A (1 - eta L /
+A_b) = sum model_real`` over ``A_b > L``, so ``eta = (sum A - sum model_real) / sum (A L
+/ A_b)`` (A: apparent sky, Jy/pixel; A_b: A x clean beam; L: the emulator's level), and
+for the share ``s`` of the MFS error left in the residual (``fast.mfs_error``) the one
+with which the emulated residual's rms equals the real one (rms^2 = a + s^2 b, from runs
+with s = 0 and 1). Then, with those two at their medians, it scales the MFS term's gain
+in each radial k bin (``fast.mfs_spectrum``) by sqrt(real / emulated residual power,
+the median over fields of each field's crop median), a few rounds. It also prints kappa, the share of the bright
+sky's flux the real model recovers.
 
 The comparison builds every field in both modes (simulate_field, one thread) and compares
 per-crop statistics: residual rms, count / peak / integrated flux of >5 sigma islands of
@@ -39,6 +42,7 @@ from meersim.config import from_dict  # noqa: E402
 from meersim.datasets.build import DatasetConfig, example_config_path  # noqa: E402
 from meersim.datasets.config import clean_config_from  # noqa: E402
 from meersim.datasets.emulate import (  # noqa: E402
+    MFS_SPECTRUM_EDGES,
     FastConfig,
     beam_kernel,
     bright_region,
@@ -67,9 +71,28 @@ def config_for(mode: str, fields: int, npix: int, seed: int) -> DatasetConfig:
 
 
 # ---- calibration ----------------------------------------------------------------------
-def calibrate(fields: int, npix: int, seed: int) -> None:
+def crop_power(image: np.ndarray, size: int = 256, stride: int = 200) -> np.ndarray:
+    """[n_crops, bins]: mean |FFT|^2 of each mean-subtracted crop of the dataset's crop grid
+    in the radial bins ``MFS_SPECTRUM_EDGES`` (cycles/px)."""
+    edges = np.asarray(MFS_SPECTRUM_EDGES)
+    k = np.hypot(np.fft.fftfreq(size)[:, None], np.fft.rfftfreq(size)[None, :]).ravel()
+    which = np.digitize(k, edges) - 1
+    ok = (which >= 0) & (which < len(edges) - 1)
+    counts = np.bincount(which[ok], minlength=len(edges) - 1)
+    starts = range(0, image.shape[0] - size + 1, stride)
+    out = []
+    for y in starts:
+        for x in starts:
+            crop = image[y : y + size, x : x + size]
+            power = (np.abs(np.fft.rfft2(crop - crop.mean())) ** 2).ravel()
+            out.append(np.bincount(which[ok], power[ok], len(edges) - 1) / counts)
+    return np.array(out)
+
+
+def calibrate(fields: int, npix: int, seed: int, rounds: int = 5) -> None:
+    """Measure ``fast.leftover``, ``fast.mfs_error`` and ``fast.mfs_spectrum`` on real CLEAN runs."""
     config = config_for("vis", fields, npix, seed)
-    etas, kappas, mfs_shares = [], [], []
+    etas, kappas, mfs_shares, runs = [], [], [], []
     for fid in range(fields):
         params, _, outside, setup, sky = field_sky(config, fid)
         weighting = Weighting(**params["weighting"])
@@ -81,13 +104,15 @@ def calibrate(fields: int, npix: int, seed: int) -> None:
         t_vis = time.perf_counter() - tick
         parts = observe_parts(sky, setup, weighting, nthreads=1, outside=outside)
         _, fast = emulate_clean(parts, cc, FastConfig())
+        flat = dict(mfs_spectrum=(1.0,) * len(FastConfig().mfs_spectrum))
         # residual rms^2 ~ a + s^2 b in the share s of the MFS error kept: s from s = 0 and 1
-        rms0 = emulate_clean(parts, cc, FastConfig(mfs_error=0.0))[1].noise_rms
-        rms1 = emulate_clean(parts, cc, FastConfig(mfs_error=1.0))[1].noise_rms
+        rms0 = emulate_clean(parts, cc, FastConfig(mfs_error=0.0, **flat))[1].noise_rms
+        rms1 = emulate_clean(parts, cc, FastConfig(mfs_error=1.0, **flat))[1].noise_rms
         mfs = np.sqrt(
             max(real.noise_rms**2 - rms0**2, 0.0) / (rms1**2 - rms0**2)
         )  # rms(s) ~ sqrt(a + s^2 b)
         mfs_shares.append(mfs)
+        runs.append((parts, cc, crop_power(real.residual)))
         ops = FFTOps("cpu", 1)
         apparent = parts.apparent.astype(np.float32)
         cell = parts.grid.cell_arcsec
@@ -108,10 +133,26 @@ def calibrate(fields: int, npix: int, seed: int) -> None:
               f"{obs.noise_rms_predicted * 1e6:.2f}, dirty {sigma * 1e6:.2f}, real residual "
               f"{real.noise_rms * 1e6:.2f}, fast residual {fast.noise_rms * 1e6:.2f} uJy/beam | "
               f"levels real {real.threshold_jy * 1e6:.2f} fast split {level * 1e6:.2f} uJy/beam | "
-              f"{real.n_major} major, vis+clean {t_vis:.1f} s")  # fmt: skip
+              f"{real.n_major} major, vis+clean {t_vis:.1f} s", flush=True)  # fmt: skip
     print(f"leftover eta median {np.median(etas):.3f} (range {min(etas):.3f}-{max(etas):.3f}); "
           f"mfs_error median {np.median(mfs_shares):.3f} (range {min(mfs_shares):.3f}-"
           f"{max(mfs_shares):.3f}); kappa median {np.median(kappas):.3f}")  # fmt: skip
+    # the MFS term's gain per k bin: scale each by sqrt(real / emulated residual power)
+    # (summed over the fields), with leftover and mfs_error at their medians
+    base = FastConfig(leftover=float(np.median(etas)), mfs_error=float(np.median(mfs_shares)))
+    gains = np.ones(len(MFS_SPECTRUM_EDGES) - 1)
+    real_power = np.array([np.median(run[2], axis=0) for run in runs])  # [field, bin]
+    for step in range(rounds):
+        fast_config = FastConfig(leftover=base.leftover, mfs_error=base.mfs_error,
+                                 mfs_spectrum=tuple(np.round(gains, 3)))  # fmt: skip
+        fast_power = np.array([np.median(crop_power(emulate_clean(p, cc, fast_config)[1].residual),
+                                         axis=0) for p, cc, _ in runs])  # fmt: skip
+        ratio = np.median(real_power / fast_power, axis=0)
+        print(f"round {step}: residual power real / emulated per bin "
+              f"{' '.join(f'{r:.3f}' for r in ratio)}", flush=True)  # fmt: skip
+        gains = np.clip(gains * np.sqrt(ratio), 0.0, 4.0)
+    print(f"mfs_spectrum [{', '.join(f'{g:.3f}' for g in gains)}] (bin edges "
+          f"{', '.join(f'{k:.4f}' for k in MFS_SPECTRUM_EDGES)} cycles/px)")  # fmt: skip
 
 
 # ---- per-crop statistics ----------------------------------------------------------------
@@ -150,16 +191,34 @@ def build(mode: str, fields: int, npix: int, seed: int, fast: FastConfig, cache:
 
 
 def islands(image: np.ndarray, sigma: float, beam_area_px: float):
-    """Peak (Jy/beam), integrated flux (Jy) and pixel count of each 8-connected island
-    above 5 sigma."""
+    """Peak (Jy/beam), integrated flux (Jy), pixel count and peak position [n, 2] (y, x) of
+    each 8-connected island above 5 sigma."""
     labels, n = scipy.ndimage.label(image > 5.0 * sigma, structure=np.ones((3, 3)))
     if n == 0:
-        return np.zeros(0), np.zeros(0), np.zeros(0)
+        return np.zeros(0), np.zeros(0), np.zeros(0), np.zeros((0, 2))
     index = np.arange(1, n + 1)
     peak = scipy.ndimage.maximum(image, labels, index)
     total = scipy.ndimage.sum(image, labels, index) / beam_area_px
     pixels = np.bincount(labels.ravel(), minlength=n + 1)[1:]
-    return np.asarray(peak), np.asarray(total), pixels
+    where = np.array(scipy.ndimage.maximum_position(image, labels, index), dtype=float)
+    return np.asarray(peak), np.asarray(total), pixels, where
+
+
+def matched_ratios(vis: tuple, fast: tuple, radius_px: float = 2.0) -> np.ndarray:
+    """[n, 2]: fast / vis integrated flux and peak of the islands of one crop whose peaks lie
+    within ``radius_px`` of each other (each island matched once, nearest first)."""
+    (peak_v, flux_v, _, pos_v), (peak_f, flux_f, _, pos_f) = vis, fast
+    out, taken = [], np.zeros(len(peak_f), bool)
+    for j in range(len(peak_v)):
+        if not len(peak_f):
+            break
+        distance = np.hypot(*(pos_f - pos_v[j]).T)
+        distance[taken] = np.inf
+        m = int(np.argmin(distance))
+        if distance[m] <= radius_px:
+            taken[m] = True
+            out.append((flux_f[m] / flux_v[j], peak_f[m] / peak_v[j]))
+    return np.array(out).reshape(-1, 2)
 
 
 def power_spectrum(image: np.ndarray, n_bins: int = 10) -> np.ndarray:
@@ -177,14 +236,15 @@ def power_spectrum(image: np.ndarray, n_bins: int = 10) -> np.ndarray:
 def crop_stats(restored, residual, truth):
     beam_area = np.pi / (4 * np.log(2)) * truth["bmaj"][0] * truth["bmin"][0] / 4.0  # 2" cells
     rms = np.array([robust_rms(r) for r in residual])
-    counts, peaks, fluxes, areas, spectra = [], [], [], [], []
+    counts, peaks, fluxes, areas, spectra, found = [], [], [], [], [], []
     for image, sigma in zip(restored, rms, strict=True):
-        p, f, a = islands(image, sigma, beam_area)
+        p, f, a, where = islands(image, sigma, beam_area)
         counts.append(len(p))
         peaks.append(p)
         fluxes.append(f)
         areas.append(a)
         spectra.append(power_spectrum(image))
+        found.append((p, f, a, where))
     return {
         "residual rms": rms,
         "count >5 sigma": np.array(counts, float),
@@ -192,6 +252,7 @@ def crop_stats(restored, residual, truth):
         "integrated flux >5 sigma": np.concatenate(fluxes),
         "island pixels": np.concatenate(areas),
         "spectra": np.array(spectra),
+        "islands": found,
     }
 
 
@@ -200,7 +261,9 @@ def compare(vis: dict, fast: dict) -> bool:
     print(f"{'statistic':28s} {'n vis':>6s} {'n fast':>6s} {'median vis':>11s} "
           f"{'median fast':>11s} {'ratio':>7s} {'KS p':>8s}")  # fmt: skip
     rows = [
-        (name, vis[name], fast[name]) for name in vis if name not in ("spectra", "island pixels")
+        (name, vis[name], fast[name])
+        for name in vis
+        if name not in ("spectra", "island pixels", "islands")
     ]
     for b in range(vis["spectra"].shape[1]):
         rows.append((f"power bin {b}", vis["spectra"][:, b], fast["spectra"][:, b]))
@@ -217,6 +280,16 @@ def compare(vis: dict, fast: dict) -> bool:
     area = np.median(fast["island pixels"]) / np.median(vis["island pixels"])
     print(f"(all islands' integrated flux, summed: fast / vis {total:.3f}; median island "
           f"area fast / vis {area:.3f})")  # fmt: skip
+    # the same sources in both modes: islands whose peaks coincide (within 2 px)
+    pairs = np.concatenate([matched_ratios(v, f) for v, f in zip(vis["islands"], fast["islands"],
+                                                                  strict=True)])  # fmt: skip
+    n_vis = len(vis["peak >5 sigma"])
+    for column, name in ((0, "integrated flux"), (1, "peak")):
+        ratio = float(np.median(pairs[:, column]))
+        good = abs(ratio - 1) <= 0.05
+        ok &= good
+        print(f"same islands ({len(pairs)} of {n_vis} vis islands matched within 2 px): median "
+              f"fast / vis {name} {ratio:.3f} {'' if good else '  <- outside'}")  # fmt: skip
     return ok
 
 
@@ -321,7 +394,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--fields", type=int, default=13)
     parser.add_argument("--npix", type=int, default=1024)
-    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--seed", type=int, default=None,
+                        help="master seed (default 7; --calibrate: 11, fields the comparison "
+                        "does not see)")  # fmt: skip
     parser.add_argument("--calibrate", action="store_true")
     parser.add_argument("--leftover", type=float, default=None, help="fast.leftover to test")
     parser.add_argument("--mfs-error", type=float, default=None, help="fast.mfs_error to test")
@@ -333,9 +408,9 @@ def main() -> None:
     if args.mfs_error is not None:
         fast.mfs_error = args.mfs_error
     if args.calibrate:
-        calibrate(args.fields, args.npix, args.seed)
+        calibrate(args.fields, args.npix, 11 if args.seed is None else args.seed)
     else:
-        validate(args.fields, args.npix, args.seed, fast, args.cache)
+        validate(args.fields, args.npix, 7 if args.seed is None else args.seed, fast, args.cache)
 
 
 if __name__ == "__main__":

@@ -9,7 +9,13 @@ import yaml
 from meersim.clean.config import CleanConfig
 from meersim.config import from_dict
 from meersim.datasets.build import DatasetConfig, build_dataset, example_config_path
-from meersim.datasets.emulate import FastConfig, beam_kernel, emulate_clean
+from meersim.datasets.emulate import (
+    MFS_SPECTRUM_EDGES,
+    FastConfig,
+    beam_kernel,
+    emulate_clean,
+    radial_gain,
+)
 from meersim.datasets.fields import simulate_field
 from meersim.errors import InputError
 from meersim.grid import Grid
@@ -72,6 +78,44 @@ def test_leftover_sets_the_brightness_left_on_a_source():
     assert none_left.model.sum() > most_left.model.sum()
 
 
+def _steep_parts():
+    """A 0.5 Jy source of spectral index -2 off the centre of a noiseless 96^2 field, 4 channels."""
+    setup = ObservationSetup(hours=1.0, dump_s=900.0, nchan=4, antennas=16, seed=5, noise=False)
+    freqs = np.atleast_1d(channel_freqs(setup)).astype(float)
+    grid = Grid(96, 96, 20.0, 150.0, -30.0, tuple(freqs))
+    data = np.zeros(grid.shape, np.float32)
+    data[:, 40, 55] = 0.5 * (freqs / freqs.mean()) ** -2.0
+    return observe_parts(Sky(data, grid), setup, nthreads=1)
+
+
+def test_radial_gain_holds_each_bins_gain_at_its_centre():
+    gains = tuple(float(g) for g in np.linspace(0.5, 2.0, 10))
+    gain = radial_gain(gains, (512, 512))
+    edges = np.asarray(MFS_SPECTRUM_EDGES)
+    centres = np.sqrt(edges[1:] * edges[:-1])  # cycles/px
+    k = np.hypot(np.fft.fftfreq(512)[:, None], np.fft.rfftfreq(512)[None, :])
+    for centre, expected in zip(centres, gains, strict=True):
+        nearest = np.unravel_index(np.argmin(np.abs(k - centre)), k.shape)
+        assert gain[nearest] == pytest.approx(expected, abs=0.02)
+    assert gain[0, 0] == pytest.approx(0.5) and gain[256, 256] == pytest.approx(2.0)
+
+
+def test_mfs_spectrum_filters_the_mfs_error_by_spatial_frequency():
+    parts = _steep_parts()
+    config = CleanConfig(threshold=1e-3, threshold_sigma=None)
+    without = emulate_clean(parts, config, FastConfig(mfs_error=0.0))[0].dirty
+    flat = emulate_clean(parts, config, FastConfig(mfs_spectrum=(1.0,) * 10))[0].dirty
+    cut = emulate_clean(parts, config, FastConfig(mfs_spectrum=(1.0,) * 7 + (0.0,) * 3))[0].dirty
+    taper = np.outer(np.hanning(96), np.hanning(96))  # keeps the field's edges from leaking
+    spectra = [np.abs(np.fft.rfft2(taper * (d - without))) ** 2 for d in (flat, cut)]
+    k = np.hypot(np.fft.fftfreq(96)[:, None], np.fft.rfftfreq(96)[None, :])
+    low, high = k < 0.1, k > 0.2  # gain 1 below bin 6's centre, 0 above bin 7's
+    assert spectra[0][high].sum() > 1e-3 * spectra[0].sum()  # the MFS error reaches high k
+    # the cut term's spectrum is the flat one's times the gain^2: nothing left at high k
+    assert spectra[1][high].sum() < 1e-4 * spectra[0][high].sum()
+    assert spectra[1][low].sum() == pytest.approx(spectra[0][low].sum(), rel=0.01)
+
+
 def test_field_is_deterministic_and_all_products_are_finite():
     config = tiny()
     a, b = simulate_field(config, 1), simulate_field(config, 1)
@@ -126,6 +170,8 @@ def test_beam_kernel_matches_the_full_beam_convolution():
         ({"clean": {"image_plane_only": True}}, "clean.image_plane_only"),
         ({"clean": {"threshold_sigma": None}}, "clean.threshold_sigma"),
         ({"fast": {"leftover": 2.0}}, "fast.leftover"),
+        ({"fast": {"mfs_spectrum": [1.0, 1.0]}}, "fast.mfs_spectrum"),
+        ({"fast": {"mfs_spectrum": [1.0] * 9 + [5.0]}}, "fast.mfs_spectrum"),
         ({"fast": {"device": "tpu"}}, "device"),
         ({"mode": "vis", "fast": {"leftover": 0.5}}, "fast"),
     ],
@@ -163,4 +209,5 @@ def test_device_option_needs_mode_fast_and_is_not_part_of_the_resume_key(tmp_pat
     assert record["fast"] == {
         "leftover": FastConfig().leftover,
         "mfs_error": FastConfig().mfs_error,
+        "mfs_spectrum": list(FastConfig().mfs_spectrum),
     }

@@ -8,6 +8,7 @@ where it stopped and the result does not depend on the worker count.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 from collections.abc import Callable
@@ -18,7 +19,6 @@ from tqdm.auto import tqdm
 
 from meersim.config import to_dict
 from meersim.datasets.config import DatasetConfig, load_config
-from meersim.datasets.emulate import FastConfig
 from meersim.datasets.fields import simulate_field
 from meersim.datasets.pybdsf import REPORT, store_report
 from meersim.datasets.store import FieldResult, open_field_writer, open_store
@@ -208,8 +208,7 @@ def build_from_yaml(path, output, **kwargs):
             raise InputError(str(path), "--device", f"only mode fast runs on a device; this "
                              f"config has mode {config.mode!r}.",
                              "Drop --device, or set mode: fast.")  # fmt: skip
-        config.fast = FastConfig(leftover=config.fast.leftover, mfs_error=config.fast.mfs_error,
-                                 device=device)  # fmt: skip
+        config.fast = dataclasses.replace(config.fast, device=device)
     return build_dataset(config, output, **kwargs)
 
 

@@ -5,9 +5,10 @@ and leaves the rest in the residual. The emulator does this on the noise-free
 apparent sky ``A`` (Jy/pixel), whose clean-beam image ``A_b = A * beam`` (Jy/beam)
 says where the dirty image stands above the level:
 
-1. dirty = ``A * PSF + mfs_error x (A' * P')`` + coloured noise (+ off-field sources):
-   ``A' * P'`` is the first-order MFS error (:mod:`meersim.observe.fast`), which a CLEAN
-   with one band PSF cannot remove;
+1. dirty = ``A * PSF + mfs_error x g(k) (A' * P')`` + coloured noise (+ off-field
+   sources): ``A' * P'`` is the first-order MFS error (:mod:`meersim.observe.fast`),
+   which a CLEAN with one band PSF cannot remove, and ``g(k)`` a radial filter
+   (``mfs_spectrum``) that gives it the spatial spectrum of a real CLEAN's residual;
 2. level ``L = max(threshold, threshold_sigma x sigma)``, sigma = 1.4826 MAD of the
    residual, iterated from the dirty image's sigma to its fixed point (CLEAN measures
    sigma on its residual every major cycle); with ``auto_mask_sigma`` only pixels within
@@ -22,12 +23,13 @@ says where the dirty image stands above the level:
    ``MAX_PEAK_PASSES`` passes; then the residual is recomputed exactly for the model;
 5. restored = model * clean beam + residual.
 
-``leftover`` and ``mfs_error`` are measured against real CLEAN runs
+``leftover``, ``mfs_error`` and ``mfs_spectrum`` are measured against real CLEAN runs
 (bench/fast_validation.py --calibrate). What is approximated is listed in docs/dataset.md ("mode: fast").
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -53,6 +55,11 @@ SPIKE_PATCH_BEAMS = 3.0
 LEVEL_TOLERANCE = 0.02
 MAX_LEVEL_ITERATIONS = 6
 MAX_PEAK_PASSES = 4
+#: Edges (cycles/pixel) of the radial bins of ``FastConfig.mfs_spectrum``: ten bins
+#: spaced evenly in log k from 1/128 to the Nyquist frequency 0.5.
+MFS_SPECTRUM_EDGES = tuple(float(k) for k in np.geomspace(1.0 / 128.0, 0.5, 11))
+#: Measured gains of the MFS term per bin (bench/fast_validation.py --calibrate).
+MFS_SPECTRUM_DEFAULT = (1.116, 1.146, 1.113, 1.054, 1.021, 1.031, 1.045, 0.873, 0.882, 0.798)
 
 
 @dataclass
@@ -65,14 +72,19 @@ class FastConfig:
         ``slope * psf_slope`` (:mod:`meersim.observe.fast`), added to the dirty image and so
         to the residual: it stands for every error a real CLEAN with one band PSF leaves
         (the rest of the MFS error, w-term and pixelisation) at the measured rms.
-        Both defaults are measured against real CLEAN runs (bench/fast_validation.py
-        --calibrate; docs/dataset.md).
+    mfs_spectrum : ten gains (0-4) of the MFS term in the radial bins of spatial
+        frequency ``MFS_SPECTRUM_EDGES`` (cycles/pixel), interpolated linearly in log k
+        between the bins' centres: they give the emulated residual the power spectrum
+        of a real CLEAN's residual.
+        All three defaults are measured against real CLEAN runs
+        (bench/fast_validation.py --calibrate; docs/dataset.md).
     device : ``cpu`` (numpy/scipy), ``cuda`` / ``cuda:N`` (torch on that GPU) or
         ``torch-cpu`` (torch on the CPU) for the FFT convolutions and the noise.
     """
 
-    leftover: float = 0.89
-    mfs_error: float = 0.98
+    leftover: float = 0.895
+    mfs_error: float = 0.99
+    mfs_spectrum: tuple[float, ...] = MFS_SPECTRUM_DEFAULT
     device: str = "cpu"
 
     def __post_init__(self):
@@ -87,7 +99,32 @@ class FastConfig:
                 raise InputError(src, f"fast.{name}", f"must be a number in [0, {top:g}], got "
                                  f"{value!r}.", "Leave it out for the measured default.")  # fmt: skip
             setattr(self, name, float(value))
+        gains = self.mfs_spectrum
+        n_bins = len(MFS_SPECTRUM_EDGES) - 1
+        if (
+            not isinstance(gains, (list, tuple))
+            or len(gains) != n_bins
+            or not all(isinstance(g, (int, float)) and not isinstance(g, bool) and 0 <= g <= 4
+                       for g in gains)
+        ):  # fmt: skip
+            raise InputError(src, "fast.mfs_spectrum", f"must be {n_bins} numbers in [0, 4], got "
+                             f"{gains!r}.", "Leave it out for the measured default.")  # fmt: skip
+        self.mfs_spectrum = tuple(float(g) for g in gains)
         self.device = check_device(self.device, src)
+
+
+@functools.lru_cache(maxsize=4)
+def radial_gain(gains: tuple[float, ...], shape: tuple[int, int]) -> np.ndarray:
+    """float32 [ny, nx // 2 + 1]: ``gains`` per bin of ``MFS_SPECTRUM_EDGES`` on the rfft2
+    frequencies of a ``shape`` plane, linear in log k between bin centres, flat beyond."""
+    edges = np.log(np.asarray(MFS_SPECTRUM_EDGES))
+    centres = 0.5 * (edges[1:] + edges[:-1])
+    ky = np.fft.fftfreq(shape[0])[:, None]
+    kx = np.fft.rfftfreq(shape[1])[None, :]
+    log_k = np.log(np.maximum(np.hypot(ky, kx), 1e-12))
+    gain = np.interp(log_k, centres, np.asarray(gains, dtype=np.float64)).astype(np.float32)
+    gain.flags.writeable = False  # shared by every field of this shape
+    return gain
 
 
 def beam_kernel(beam, cell_arcsec: float, limit: int) -> np.ndarray:
@@ -114,7 +151,12 @@ def emulate_clean(
     sky_b = ops.convolve_small(apparent, kernel)
     terms = [(apparent, psf_ft, 1.0)]
     if np.any(parts.slope) and fast.mfs_error > 0:
-        terms.append((parts.slope, ops.centred_kernel(parts.psf_slope), fast.mfs_error))
+        slope_ft = ops.centred_kernel(parts.psf_slope)
+        if any(g != 1.0 for g in fast.mfs_spectrum):
+            slope_ft = slope_ft * ops.as_spectrum(
+                radial_gain(fast.mfs_spectrum, tuple(parts.psf.shape))
+            )
+        terms.append((parts.slope, slope_ft, fast.mfs_error))
     dirty = ops.convolve_centred_sum(terms) + parts.noise
     if parts.outside is not None:
         dirty = dirty + parts.outside

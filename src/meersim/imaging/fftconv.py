@@ -98,6 +98,10 @@ class FFTOps:
             return scipy.fft.irfft2(x, s=shape, workers=self.workers)
         return self.torch.fft.irfft2(x, s=shape)
 
+    def as_spectrum(self, array: np.ndarray):
+        """A numpy array (e.g. a filter on a spectrum) on this engine's device."""
+        return self._to(np.asarray(array))
+
     # -- operations -----------------------------------------------------------------
     def centred_kernel(self, kernel: np.ndarray):
         """Spectrum of a [2ny, 2nx] kernel whose origin is pixel (ny, nx) (the PSF convention)."""
