@@ -30,6 +30,7 @@ COMMANDS = {
     "clean": ("simulate", "clean"),
     "dataset": ("data", "dataset"),
     "crops": ("data", "crops"),
+    "shard": ("data", "shard"),
     "ingest": ("ingest", "ingest_group"),
     "train": ("learn", "train"),
     "embed": ("learn", "embed"),

@@ -17,6 +17,7 @@ from meersim.cli.options import (
 )
 from meersim.datasets import build_from_yaml, crop_real_images
 from meersim.datasets.build import build_dataset
+from meersim.datasets.shard import shard_store
 
 
 @click.command("dataset")
@@ -46,6 +47,22 @@ def dataset(config_path, output, workers, scheduler, device, seed, overwrite, pr
     report = store.path / "pybdsf_report.json"
     if report.exists():
         click.echo(_pybdsf_summary(json.loads(report.read_text())))
+
+
+@click.command("shard")
+@click.argument("source", type=click.Path(exists=True, file_okay=False))
+@output_option("dir", help="Directory of the sharded copy.")
+@click.option("--crops-per-shard", type=click.IntRange(min=1), show_default=True,
+              default=argument_default(shard_store, "crops_per_shard"),
+              help="Crops per shard file (one file per product per shard).")  # fmt: skip
+@overwrite_option("Replace a dataset in OUTPUT instead of refusing or resuming.")
+@progress_option()
+def shard(source, output, crops_per_shard, overwrite, progress):
+    """Copy a finished dataset into Zarr shards of N crops per file (resumes)."""
+    store = shard_store(source, output, crops_per_shard, overwrite=overwrite, progress=progress)
+    info = store.manifest["sharded"]
+    click.echo(f"{output}: {store.n_crops} crops in {info['n_shards']} shards of up to "
+               f"{info['crops_per_shard']} crops per product ({', '.join(store.products)})")  # fmt: skip
 
 
 def _pybdsf_summary(report: dict) -> str:

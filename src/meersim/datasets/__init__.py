@@ -15,6 +15,7 @@ from meersim.datasets.embeddings import (
 from meersim.datasets.fields import simulate_field
 from meersim.datasets.ingest import ingest
 from meersim.datasets.real import crop_real_images
+from meersim.datasets.shard import shard_store
 from meersim.datasets.store import CropStore, open_store, write_crops
 from meersim.datasets.store_files import check_output, is_store, store_lock
 
@@ -33,6 +34,7 @@ __all__ = [
     "load_config",
     "load_embeddings",
     "open_store",
+    "shard_store",
     "simulate_field",
     "store_lock",
     "write_crops",
