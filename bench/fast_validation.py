@@ -72,21 +72,11 @@ def config_for(mode: str, fields: int, npix: int, seed: int) -> DatasetConfig:
 
 # ---- calibration ----------------------------------------------------------------------
 def crop_power(image: np.ndarray, size: int = 256, stride: int = 200) -> np.ndarray:
-    """[n_crops, bins]: mean |FFT|^2 of each mean-subtracted crop of the dataset's crop grid
-    in the radial bins ``MFS_SPECTRUM_EDGES`` (cycles/px)."""
-    edges = np.asarray(MFS_SPECTRUM_EDGES)
-    k = np.hypot(np.fft.fftfreq(size)[:, None], np.fft.rfftfreq(size)[None, :]).ravel()
-    which = np.digitize(k, edges) - 1
-    ok = (which >= 0) & (which < len(edges) - 1)
-    counts = np.bincount(which[ok], minlength=len(edges) - 1)
+    """[n_crops, bins]: :func:`power_spectrum` of each crop of the dataset's crop grid, in the
+    radial bins ``MFS_SPECTRUM_EDGES`` (cycles/px)."""
     starts = range(0, image.shape[0] - size + 1, stride)
-    out = []
-    for y in starts:
-        for x in starts:
-            crop = image[y : y + size, x : x + size]
-            power = (np.abs(np.fft.rfft2(crop - crop.mean())) ** 2).ravel()
-            out.append(np.bincount(which[ok], power[ok], len(edges) - 1) / counts)
-    return np.array(out)
+    return np.array([power_spectrum(image[y : y + size, x : x + size], MFS_SPECTRUM_EDGES)
+                     for y in starts for x in starts])  # fmt: skip
 
 
 def calibrate(fields: int, npix: int, seed: int, rounds: int = 5) -> None:
@@ -221,12 +211,14 @@ def matched_ratios(vis: tuple, fast: tuple, radius_px: float = 2.0) -> np.ndarra
     return np.array(out).reshape(-1, 2)
 
 
-def power_spectrum(image: np.ndarray, n_bins: int = 10) -> np.ndarray:
-    """Azimuthally averaged |FFT|^2 of a mean-subtracted crop in log-spaced bins of |k|."""
+def power_spectrum(image: np.ndarray, edges=None) -> np.ndarray:
+    """Azimuthally averaged |FFT|^2 of a mean-subtracted crop in radial bins of |k| (cycles/px);
+    by default ten log-spaced from 2 / size to 0.5 (for 256 px: ``MFS_SPECTRUM_EDGES``)."""
     size = image.shape[0]
+    edges = np.geomspace(2.0 / size, 0.5, 11) if edges is None else np.asarray(edges)
+    n_bins = len(edges) - 1
     power = np.abs(np.fft.fft2(image - image.mean())) ** 2
     k = np.hypot(*np.meshgrid(np.fft.fftfreq(size), np.fft.fftfreq(size), indexing="ij"))
-    edges = np.geomspace(2.0 / size, 0.5, n_bins + 1)
     which = np.digitize(k.ravel(), edges) - 1
     ok = (which >= 0) & (which < n_bins)
     sums = np.bincount(which[ok], power.ravel()[ok], n_bins)

@@ -59,7 +59,7 @@ MAX_PEAK_PASSES = 4
 #: spaced evenly in log k from 1/128 to the Nyquist frequency 0.5.
 MFS_SPECTRUM_EDGES = tuple(float(k) for k in np.geomspace(1.0 / 128.0, 0.5, 11))
 #: Measured gains of the MFS term per bin (bench/fast_validation.py --calibrate).
-MFS_SPECTRUM_DEFAULT = (1.116, 1.146, 1.113, 1.054, 1.021, 1.031, 1.045, 0.873, 0.882, 0.798)
+MFS_SPECTRUM_DEFAULT = (1.142, 1.117, 1.115, 1.049, 1.017, 1.031, 1.048, 0.873, 0.884, 0.789)
 
 
 @dataclass
@@ -82,7 +82,7 @@ class FastConfig:
         ``torch-cpu`` (torch on the CPU) for the FFT convolutions and the noise.
     """
 
-    leftover: float = 0.895
+    leftover: float = 0.898
     mfs_error: float = 0.99
     mfs_spectrum: tuple[float, ...] = MFS_SPECTRUM_DEFAULT
     device: str = "cpu"

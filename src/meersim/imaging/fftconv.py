@@ -99,8 +99,8 @@ class FFTOps:
         return self.torch.fft.irfft2(x, s=shape)
 
     def as_spectrum(self, array: np.ndarray):
-        """A numpy array (e.g. a filter on a spectrum) on this engine's device."""
-        return self._to(np.asarray(array))
+        """A numpy array (e.g. a filter on a spectrum) on this engine's device (torch: a copy)."""
+        return array if self.torch is None else self._to(np.array(array))
 
     # -- operations -----------------------------------------------------------------
     def centred_kernel(self, kernel: np.ndarray):
