@@ -23,7 +23,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from meersim.config import to_dict
-from meersim.datasets.store import CropStore, _zarr_group, open_store
+from meersim.datasets.store import CropStore, _zarr_group, create_float_array, open_store
 from meersim.datasets.store_files import (
     MANIFEST,
     PSF,
@@ -86,14 +86,11 @@ def _start(source: CropStore, output: Path, record: dict, overwrite: bool) -> di
     group = _zarr_group(output, "a")
     n, (h, w) = source.n_crops, source.crop_size
     for product in source.products:
-        group.create_array(product, shape=(n, h, w), chunks=(1, h, w),
-                           shards=(record["crops_per_shard"], h, w), dtype="float32",
-                           fill_value=np.nan, overwrite=True)  # fmt: skip
+        create_float_array(group, product, (n, h, w), (1, h, w),
+                           shards=(record["crops_per_shard"], h, w))  # fmt: skip
     psfs = source.psfs()
     if psfs is not None:
-        psf = group.create_array(PSF, shape=psfs.shape, chunks=(1, *psfs.shape[1:]),
-                                 dtype="float32", overwrite=True)  # fmt: skip
-        psf[:] = psfs
+        create_float_array(group, PSF, psfs.shape, (1, *psfs.shape[1:]))[:] = psfs
     manifest = json.loads(json.dumps(to_dict(source.manifest)))
     manifest["complete"] = False
     manifest[SHARDED] = record
