@@ -20,7 +20,7 @@ import yaml  # noqa: E402
 
 from meersim.config import from_dict  # noqa: E402
 from meersim.datasets.build import DatasetConfig, example_config_path, simulate_field  # noqa: E402
-from meersim.datasets.store import open_field_writer  # noqa: E402
+from meersim.datasets.field_writer import open_field_writer  # noqa: E402
 
 
 def run(mode: str, npix: int, fields: int, hours: float, dump_s: float, nchan: int,

@@ -85,7 +85,7 @@ def test_full_disk_in_catalog_synth(tmp_path, monkeypatch):
 def test_full_disk_while_appending_to_a_store(tmp_path, monkeypatch):
     from astropy.table import Table
 
-    from meersim.datasets.store import FieldResult, open_field_writer
+    from meersim.datasets.field_writer import FieldResult, open_field_writer
 
     writer = open_field_writer(tmp_path / "ds", ["restored"], (4, 4), 1, {"seed": 0})
     field = FieldResult(0, {"restored": np.zeros((2, 4, 4), np.float32)},

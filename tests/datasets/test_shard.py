@@ -9,8 +9,9 @@ from click.testing import CliRunner
 
 import meersim.datasets.shard as shard_module
 from meersim.cli import main
+from meersim.datasets.field_writer import open_field_writer
 from meersim.datasets.shard import shard_store
-from meersim.datasets.store import open_field_writer, open_store, write_crops
+from meersim.datasets.store import open_store, write_crops
 from meersim.errors import InputError
 
 

@@ -6,13 +6,8 @@ import numpy as np
 import pytest
 from astropy.table import Table
 
-from meersim.datasets.store import (
-    FieldResult,
-    _read_staged_table,
-    open_field_writer,
-    open_store,
-    write_crops,
-)
+from meersim.datasets.field_writer import FieldResult, open_field_writer
+from meersim.datasets.store import open_store, read_staged_table, write_crops
 from meersim.errors import InputError
 
 
@@ -140,7 +135,7 @@ def test_staged_tables_are_arrays_when_plain_and_ecsv_otherwise(tmp_path):
     staged = sorted(p.name for p in (path / "fields").rglob("*") if p.suffix in (".npz", ".ecsv"))
     assert staged == ["arrays.npz", "arrays.npz", "crops.npz", "crops.npz", "sources.ecsv",
                       "sources.npz"]  # fmt: skip
-    table = _read_staged_table(path / "fields" / "field_00000", "sources")
+    table = read_staged_table(path / "fields" / "field_00000", "sources")
     assert table["shape"][0] == " bent " and table["flux"].unit == "Jy"
     assert table.colnames == plain.sources.colnames
     for name in table.colnames:
@@ -162,7 +157,7 @@ def test_finalize_reads_fields_staged_as_ecsv_by_older_versions(tmp_path):
     writer.stage(field)
     stage = path / "fields" / "field_00000"
     for stem in ("crops", "sources"):  # rewrite as an older meersim staged them
-        _read_staged_table(stage, stem).write(stage / f"{stem}.ecsv", format="ascii.ecsv")
+        read_staged_table(stage, stem).write(stage / f"{stem}.ecsv", format="ascii.ecsv")
         (stage / f"{stem}.npz").unlink()
     writer.finalize()
     store = open_store(path)

@@ -15,7 +15,8 @@ from click.testing import CliRunner
 
 from meersim.cli import main
 from meersim.datasets.build import build_dataset, example_config_path
-from meersim.datasets.store import FieldResult, open_field_writer, open_store, write_crops
+from meersim.datasets.field_writer import FieldResult, open_field_writer
+from meersim.datasets.store import open_store, write_crops
 from meersim.datasets.store_files import LOCK_FILE, store_lock
 from meersim.errors import InputError
 

@@ -2,7 +2,7 @@
 
 Fields run inline (``workers <= 1``) or on dask.distributed; the driver stages each
 finished field and appends fields to the store in field order
-(:class:`meersim.datasets.store.FieldWriter`), so an interrupted build resumes
+(:class:`meersim.datasets.field_writer.FieldWriter`), so an interrupted build resumes
 where it stopped and the result does not depend on the worker count.
 """
 
@@ -19,9 +19,10 @@ from tqdm.auto import tqdm
 
 from meersim.config import to_dict
 from meersim.datasets.config import DatasetConfig, load_config
+from meersim.datasets.field_writer import FieldResult, open_field_writer
 from meersim.datasets.fields import simulate_field
 from meersim.datasets.pybdsf import REPORT, store_report
-from meersim.datasets.store import FieldResult, open_field_writer, open_store
+from meersim.datasets.store import open_store
 from meersim.datasets.store_files import check_output, store_lock
 from meersim.errors import InputError
 

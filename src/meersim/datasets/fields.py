@@ -41,9 +41,9 @@ from meersim.datasets.crops import (
     nan_fractions,
 )
 from meersim.datasets.emulate import beam_kernel, emulate_clean
+from meersim.datasets.field_writer import FieldResult
 from meersim.datasets.pybdsf import add_pybdsf
 from meersim.datasets.rare import field_rarities, rare_crop_truth, with_rarities
-from meersim.datasets.store import FieldResult
 from meersim.errors import InputError
 from meersim.grid import Grid
 from meersim.imaging.beamfit import convolve_with_beam

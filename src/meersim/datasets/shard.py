@@ -23,7 +23,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from meersim.config import to_dict
-from meersim.datasets.store import CropStore, _zarr_group, create_float_array, open_store
+from meersim.datasets.store import CropStore, create_float_array, open_store, zarr_group
 from meersim.datasets.store_files import (
     MANIFEST,
     PSF,
@@ -83,7 +83,7 @@ def _start(source: CropStore, output: Path, record: dict, overwrite: bool) -> di
                          "meersim never overwrites files it did not make.",
                          "Choose a new or empty directory.")  # fmt: skip
     prepare_root(output, [*source.products, PSF], overwrite=overwrite)
-    group = _zarr_group(output, "a")
+    group = zarr_group(output, "a")
     n, (h, w) = source.n_crops, source.crop_size
     for product in source.products:
         create_float_array(group, product, (n, h, w), (1, h, w),
@@ -134,7 +134,7 @@ def shard_store(
             manifest = _start(store, output, record, overwrite)
         if manifest.get("complete"):
             return open_store(output)
-        group = _zarr_group(output, "r+")
+        group = zarr_group(output, "r+")
         done = int(manifest[SHARDED]["shards_done"])
         for shard in tqdm(range(done, record["n_shards"]), desc="shard", unit="shard",
                           disable=not progress, initial=done, total=record["n_shards"]):  # fmt: skip
