@@ -113,6 +113,7 @@ def test_refusals_name_the_problem_and_touch_nothing(tmp_path):
     with pytest.raises(InputError) as err:
         shard_store(tmp_path / "src", foreign, overwrite=True, progress=False)
     assert "pybdsf_report.json" in str(err.value)
+    assert [p.name for p in foreign.iterdir()] == ["pybdsf_report.json"]  # not even a lock file
     assert (foreign / "pybdsf_report.json").read_text() == "mine"
 
 

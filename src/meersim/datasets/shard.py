@@ -75,13 +75,18 @@ def _resumable(output: Path, record: dict, n_crops: int) -> dict | None:
     return None
 
 
-def _start(source: CropStore, output: Path, record: dict, overwrite: bool) -> dict:
-    """Create the empty sharded arrays and the manifest of a new copy; returns the manifest."""
+def _check_new_output(source: CropStore, output: Path, overwrite: bool) -> None:
+    """Refuse an output a new copy may not write into (before any lock file goes there)."""
+    check_output(output, overwrite, store_exists_ok=overwrite)
     clashes = [p.name for p in _side_files(source.path) if (output / p.name).exists()]
     if clashes and not is_store(output):  # with overwrite, an old store's own files may go
         raise InputError(str(output), ", ".join(clashes), "exist(s) and would be replaced; "
                          "meersim never overwrites files it did not make.",
                          "Choose a new or empty directory.")  # fmt: skip
+
+
+def _start(source: CropStore, output: Path, record: dict, overwrite: bool) -> dict:
+    """Create the empty sharded arrays and the manifest of a new copy; returns the manifest."""
     prepare_root(output, [*source.products, PSF], overwrite=overwrite)
     group = zarr_group(output, "a")
     n, (h, w) = source.n_crops, source.crop_size
@@ -127,10 +132,12 @@ def shard_store(
     per = int(min(crops_per_shard, n))
     record = {"source": str(source_path.resolve()), "source_created": store.manifest.get("created"),
               "crops_per_shard": per, "shards_done": 0, "n_shards": -(-n // per)}  # fmt: skip
+    if overwrite or _resumable(output, record, n) is None:
+        _check_new_output(store, output, overwrite)
     with store_lock(output), disk_full_guard(output):
         manifest = None if overwrite else _resumable(output, record, n)
         if manifest is None:
-            check_output(output, overwrite, store_exists_ok=False)
+            _check_new_output(store, output, overwrite)  # again, now that the lock is held
             manifest = _start(store, output, record, overwrite)
         if manifest.get("complete"):
             return open_store(output)
