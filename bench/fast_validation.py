@@ -1,7 +1,7 @@
 """Emulated CLEAN (``mode: fast``) against real CLEAN (``mode: vis``) on the same fields.
 
     python bench/fast_validation.py --calibrate [--fields 4]   # measure the fast.* defaults
-    python bench/fast_validation.py [--fields 13]              # compare crops (>= 200)
+    python bench/fast_validation.py [--fields 13] [--control]  # compare crops (>= 200)
 
 ``--calibrate`` cleans each field for real (vis mode; seed 11 by default, fields the
 comparison does not see) and solves for the leftover ``eta`` with which the emulated
@@ -12,8 +12,13 @@ for the share ``s`` of the MFS error left in the residual (``fast.mfs_error``) t
 with which the emulated residual's rms equals the real one (rms^2 = a + s^2 b, from runs
 with s = 0 and 1). Then, with those two at their medians, it scales the MFS term's gain
 in each radial k bin (``fast.mfs_spectrum``) by sqrt(real / emulated residual power,
-the median over fields of each field's crop median), a few rounds. It also prints kappa, the share of the bright
-sky's flux the real model recovers.
+the median over fields of each field's crop median), a few rounds. It also prints
+kappa, the share of the bright sky's flux the real model recovers, and, as a diagnosis,
+the leftover of the islands in bins of their peak over the level.
+
+``--control`` also builds every field in vis mode a second time with another noise draw
+(same skies, uv coverage and CLEAN) and compares the two real-CLEAN builds with the same
+statistics: how far apart runs that differ in noise alone are.
 
 The comparison builds every field in both modes (simulate_field, one thread) and compares
 per-crop statistics: residual rms, count / peak / integrated flux of >5 sigma islands of
@@ -27,6 +32,7 @@ the embedding path's backbone untrained) and raw pixels (PCA inside the probe).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import time
 
@@ -37,6 +43,7 @@ import scipy.ndimage  # noqa: E402
 import yaml  # noqa: E402
 from scipy.stats import ks_2samp  # noqa: E402
 
+import meersim.datasets.fields as fields_module  # noqa: E402
 from meersim.clean.major import clean  # noqa: E402
 from meersim.config import from_dict  # noqa: E402
 from meersim.datasets.build import DatasetConfig, example_config_path  # noqa: E402
@@ -79,10 +86,16 @@ def crop_power(image: np.ndarray, size: int = 256, stride: int = 200) -> np.ndar
                      for y in starts for x in starts])  # fmt: skip
 
 
+#: Lower edges of the bins of a bright island's peak (A_b / L) in the leftover diagnosis.
+PEAK_EDGES = (1.0, 1.5, 2.0, 3.0, 6.0, 20.0)
+
+
 def calibrate(fields: int, npix: int, seed: int, rounds: int = 5) -> None:
     """Measure ``fast.leftover``, ``fast.mfs_error`` and ``fast.mfs_spectrum`` on real CLEAN runs."""
     config = config_for("vis", fields, npix, seed)
     etas, kappas, mfs_shares, runs = [], [], [], []
+    n_bins = len(PEAK_EDGES)
+    by_peak = np.zeros((3, n_bins))  # per bin of island peak / level: sum A, sum A L / A_b, model
     for fid in range(fields):
         params, _, outside, setup, sky = field_sky(config, fid)
         weighting = Weighting(**params["weighting"])
@@ -110,10 +123,18 @@ def calibrate(fields: int, npix: int, seed: int, rounds: int = 5) -> None:
         level, sigma = fast.meta["split_level"], fast.meta["sigma_dirty"]
         fwhm_px = np.sqrt(parts.beam.bmaj_arcsec * parts.beam.bmin_arcsec) / cell
         bright = bright_region(sky_b, level, sigma, cc, fwhm_px)
-        region = grow(bright, 0.5 * fwhm_px)
-        m_real = float(real.model[region].sum(dtype=np.float64))
-        a_b = float(apparent[bright].sum(dtype=np.float64))
-        c = float((apparent[bright] * level / sky_b[bright]).sum(dtype=np.float64))
+        # each bright island grown by half a beam: a source and the skirt CLEAN models with it
+        labels, n = scipy.ndimage.label(grow(bright, 0.5 * fwhm_px))
+        index = np.arange(1, n + 1)
+        island_a = scipy.ndimage.sum(np.where(bright, apparent, 0.0), labels, index)
+        weight = np.divide(apparent * level, sky_b, out=np.zeros_like(apparent), where=bright)
+        island_c = scipy.ndimage.sum(weight, labels, index)
+        island_m = scipy.ndimage.sum(real.model, labels, index)
+        peak_bin = np.clip(np.searchsorted(PEAK_EDGES, scipy.ndimage.maximum(
+            sky_b, labels, index) / level, side="right") - 1, 0, n_bins - 1)  # fmt: skip
+        for row, values in enumerate((island_a, island_c, island_m)):
+            by_peak[row] += np.bincount(peak_bin, values, n_bins)
+        m_real, a_b, c = float(island_m.sum()), float(island_a.sum()), float(island_c.sum())
         eta, kappa = (a_b - m_real) / c, m_real / a_b
         etas.append(eta)
         kappas.append(kappa)
@@ -127,8 +148,14 @@ def calibrate(fields: int, npix: int, seed: int, rounds: int = 5) -> None:
     print(f"leftover eta median {np.median(etas):.3f} (range {min(etas):.3f}-{max(etas):.3f}); "
           f"mfs_error median {np.median(mfs_shares):.3f} (range {min(mfs_shares):.3f}-"
           f"{max(mfs_shares):.3f}); kappa median {np.median(kappas):.3f}")  # fmt: skip
+    # a diagnosis, not a parameter: the leftover of the islands in each bin of peak / level
+    per_bin = (by_peak[0] - by_peak[2]) / np.maximum(by_peak[1], 1e-300)
+    print("leftover by island peak / level: " + ", ".join(
+        f"{lo:g}+: {eta:.3f} (kappa {m / a:.3f})" for lo, eta, m, a in zip(
+            PEAK_EDGES, per_bin, by_peak[2], by_peak[0], strict=True)))  # fmt: skip
     # the MFS term's gain per k bin: scale each by sqrt(real / emulated residual power)
-    # (summed over the fields), with leftover and mfs_error at their medians
+    # (each field's median over its crops; the median of the fields' ratios), with
+    # leftover and mfs_error at their medians
     base = FastConfig(leftover=float(np.median(etas)), mfs_error=float(np.median(mfs_shares)))
     gains = np.ones(len(MFS_SPECTRUM_EDGES) - 1)
     real_power = np.array([np.median(run[2], axis=0) for run in runs])  # [field, bin]
@@ -146,13 +173,17 @@ def calibrate(fields: int, npix: int, seed: int, rounds: int = 5) -> None:
 
 
 # ---- per-crop statistics ----------------------------------------------------------------
-def build(mode: str, fields: int, npix: int, seed: int, fast: FastConfig, cache: str | None):
+def build(mode: str, fields: int, npix: int, seed: int, fast: FastConfig, cache: str | None,
+          noise_draw: int = 0):  # fmt: skip
     """Restored and residual crops [n, H, W], truth and build seconds of one mode.
 
-    With ``cache`` (a directory), vis-mode builds are kept there and reused."""
+    ``noise_draw`` > 0 draws each field's noise from another seed (the same skies, uv
+    coverage and CLEAN settings). With ``cache`` (a directory), vis-mode builds are kept
+    there and reused."""
     path = None
     if cache and mode == "vis":
-        path = os.path.join(cache, f"vis_{fields}_{npix}_{seed}")
+        path = os.path.join(cache, f"vis_{fields}_{npix}_{seed}"
+                            + (f"_noise{noise_draw}" if noise_draw else ""))  # fmt: skip
         if os.path.exists(path + ".npz"):
             from astropy.table import Table
 
@@ -165,7 +196,8 @@ def build(mode: str, fields: int, npix: int, seed: int, fast: FastConfig, cache:
     restored, residual, truth, seconds = [], [], [], 0.0
     for fid in range(fields):
         tick = time.perf_counter()
-        r = simulate_field(config, fid)
+        with other_noise(noise_draw):
+            r = simulate_field(config, fid)
         seconds += time.perf_counter() - tick
         restored.append(r.arrays["restored"])
         residual.append(r.arrays["residual"])
@@ -178,6 +210,26 @@ def build(mode: str, fields: int, npix: int, seed: int, fast: FastConfig, cache:
         np.savez(path + ".npz", restored=out[0], residual=out[1], seconds=seconds)
         out[2].write(path + ".ecsv", overwrite=True)
     return out
+
+
+@contextlib.contextmanager
+def other_noise(draw: int):
+    """Within the block, fields draw their noise from seed stream ``draw`` (0: their own)."""
+    if not draw:
+        yield
+        return
+    original = fields_module.field_seeds
+
+    def reseeded(seed, field_id):
+        seeds = original(seed, field_id)
+        seeds["observe"] = np.random.SeedSequence([seed, draw], spawn_key=(int(field_id),))
+        return seeds
+
+    fields_module.field_seeds = reseeded
+    try:
+        yield
+    finally:
+        fields_module.field_seeds = original
 
 
 def islands(image: np.ndarray, sigma: float, beam_area_px: float):
@@ -355,13 +407,20 @@ def probe_transfer(name, feat_vis, feat_fast, y_vis, y_fast, field_ids) -> bool:
     return loss <= 0.05
 
 
-def validate(fields: int, npix: int, seed: int, fast: FastConfig, cache: str | None) -> None:
+def validate(fields: int, npix: int, seed: int, fast: FastConfig, cache: str | None,
+             control: bool = False) -> None:  # fmt: skip
     rv, sv, tv, secs_v = build("vis", fields, npix, seed, fast, cache)
     rf, sf, tf, secs_f = build("fast", fields, npix, seed, fast, None)
     print(f"fast config: {fast}")
     print(f"{fields} fields of {npix}^2: vis+CLEAN {secs_v:.1f} s, fast {secs_f:.1f} s "
           f"({secs_v / secs_f:.1f}x), {len(tv)} crops each")  # fmt: skip
-    ok = compare(crop_stats(rv, sv, tv), crop_stats(rf, sf, tf))
+    vis_stats = crop_stats(rv, sv, tv)
+    if control:  # the same statistics between two real-CLEAN builds that differ in noise only
+        rc, sc, tc, _ = build("vis", fields, npix, seed, fast, cache, noise_draw=1)
+        print("control: vis against vis with another noise draw (real CLEAN both)")
+        compare(vis_stats, crop_stats(rc, sc, tc))
+        print("fast against vis:")
+    ok = compare(vis_stats, crop_stats(rf, sf, tf))
     field_ids = np.asarray(tv["field_id"])
     views_v, views_f = eval_views(rv), eval_views(rf)
     features = {
@@ -393,6 +452,8 @@ def main() -> None:
     parser.add_argument("--leftover", type=float, default=None, help="fast.leftover to test")
     parser.add_argument("--mfs-error", type=float, default=None, help="fast.mfs_error to test")
     parser.add_argument("--cache", default=None, help="keep/reuse the vis-mode crops here")
+    parser.add_argument("--control", action="store_true",
+                        help="also compare vis with vis built on another noise draw")  # fmt: skip
     args = parser.parse_args()
     fast = FastConfig()
     if args.leftover is not None:
@@ -402,7 +463,8 @@ def main() -> None:
     if args.calibrate:
         calibrate(args.fields, args.npix, 11 if args.seed is None else args.seed)
     else:
-        validate(args.fields, args.npix, 7 if args.seed is None else args.seed, fast, args.cache)
+        validate(args.fields, args.npix, 7 if args.seed is None else args.seed, fast, args.cache,
+                 args.control)  # fmt: skip
 
 
 if __name__ == "__main__":
