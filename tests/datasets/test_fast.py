@@ -114,6 +114,11 @@ def test_mfs_spectrum_filters_the_mfs_error_by_spatial_frequency():
     # the cut term's spectrum is the flat one's times the gain^2: nothing left at high k
     assert spectra[1][high].sum() < 1e-4 * spectra[0][high].sum()
     assert spectra[1][low].sum() == pytest.approx(spectra[0][low].sum(), rel=0.01)
+    # the same filtered MFS term on the torch path
+    pytest.importorskip("torch")
+    cut_torch = emulate_clean(parts, config, FastConfig(mfs_spectrum=(1.0,) * 7 + (0.0,) * 3,
+                                                        device="torch-cpu"))[0].dirty  # fmt: skip
+    np.testing.assert_allclose(cut_torch, cut, atol=1e-5 * np.abs(cut).max())
 
 
 def test_field_is_deterministic_and_all_products_are_finite():
