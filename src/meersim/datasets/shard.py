@@ -23,7 +23,14 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from meersim.config import to_dict
-from meersim.datasets.store import CropStore, create_float_array, open_store, zarr_group
+from meersim.datasets.store import (
+    CropStore,
+    create_float_array,
+    open_store,
+    read_manifest,
+    write_manifest,
+    zarr_group,
+)
 from meersim.datasets.store_files import (
     MANIFEST,
     PSF,
@@ -34,7 +41,7 @@ from meersim.datasets.store_files import (
     store_lock,
 )
 from meersim.errors import InputError
-from meersim.io import atomic_write, disk_full_guard, read_json, write_text
+from meersim.io import atomic_write, disk_full_guard
 
 #: Default crops per shard file: 64 MiB per product at 256 x 256 float32 crops.
 DEFAULT_CROPS_PER_SHARD = 256
@@ -62,8 +69,8 @@ def _resumable(output: Path, record: dict, n_crops: int) -> dict | None:
     """The manifest of an earlier copy of the same source with the same shard size, else None."""
     if not (output / MANIFEST).exists():
         return None
-    manifest = read_json(output / MANIFEST, MANIFEST)
-    old = manifest.get(SHARDED) if isinstance(manifest, dict) else None
+    manifest = read_manifest(output)
+    old = manifest.get(SHARDED)
     if (
         isinstance(old, dict)
         and old.get("source") == record["source"]
@@ -99,7 +106,7 @@ def _start(source: CropStore, output: Path, record: dict, overwrite: bool) -> di
     manifest = json.loads(json.dumps(to_dict(source.manifest)))
     manifest["complete"] = False
     manifest[SHARDED] = record
-    write_text(output / MANIFEST, json.dumps(manifest, indent=1))
+    write_manifest(output, manifest)
     return manifest
 
 
@@ -154,10 +161,10 @@ def shard_store(
                                      "reads back different from what was written (disk fault?).",
                                      "Check the disk, then run the same command again.")  # fmt: skip
             manifest[SHARDED]["shards_done"] = shard + 1
-            write_text(output / MANIFEST, json.dumps(manifest, indent=1))
+            write_manifest(output, manifest)
         for path in _side_files(store.path):
             with atomic_write(output / path.name) as dst, open(path, "rb") as src:
                 shutil.copyfileobj(src, dst)
         manifest["complete"] = True
-        write_text(output / MANIFEST, json.dumps(manifest, indent=1))
+        write_manifest(output, manifest)
     return open_store(output)
