@@ -4,7 +4,9 @@ import time
 
 import numpy as np
 import pytest
+import scipy.ndimage
 import yaml
+from scipy.stats import ks_2samp
 
 from meersim.clean.config import CleanConfig
 from meersim.config import from_dict
@@ -49,6 +51,50 @@ def _parts(flux_jy=0.05, noise=True, nchan=2):
     data = np.zeros(grid.shape, np.float32)
     data[:, 48, 48] = flux_jy
     return observe_parts(Sky(data, grid), setup, nthreads=1)
+
+
+def realistic(mode: str) -> DatasetConfig:
+    """The example at the calibration's settings (2" cells, 64 antennas, 4 h, 4 channels),
+    on eight 256^2 fields cut into 64-px crops: 200 crops, real CLEAN run to its threshold."""
+    data = yaml.safe_load(example_config_path().read_text())
+    data.update(n_fields=8, seed=7, mode=mode, products=["restored", "residual"])
+    data["field"]["npix"] = 256
+    data["observation"].update(hours=4.0, dump_s=480.0, nchan=4)
+    data["clean"] = {"threshold_sigma": 3.0}
+    if mode == "vis":
+        data["clean"].update(niter=1000000, max_major=20)
+    data["crops"].update(size=64, stride=48, psf_size=32)
+    return from_dict(DatasetConfig, data, "validation config")
+
+
+def per_crop_statistics(config: DatasetConfig) -> dict[str, np.ndarray]:
+    """Residual rms, and the count, brightest peak and summed flux of the >5 sigma islands
+    of each restored crop (8-connected; the flux as the sum of their pixels, Jy/beam)."""
+    stats = {"residual rms": [], "islands": [], "brightest peak": [], "island flux": []}
+    for fid in range(config.n_fields):
+        result = simulate_field(config, fid)
+        for restored, residual in zip(result.arrays["restored"], result.arrays["residual"],
+                                      strict=True):  # fmt: skip
+            sigma = robust_rms(residual)
+            labels, n = scipy.ndimage.label(restored > 5 * sigma, np.ones((3, 3)))
+            index = np.arange(1, n + 1)
+            stats["residual rms"].append(sigma)
+            stats["islands"].append(n)
+            stats["brightest peak"].append(restored.max() if n else 0.0)
+            stats["island flux"].append(scipy.ndimage.sum(restored, labels, index).sum())
+    return {name: np.asarray(values, float) for name, values in stats.items()}
+
+
+def test_fast_agrees_with_real_clean_on_the_same_fields():
+    # the full check (13 fields of 1024^2, 208 crops of 256 px): bench/fast_validation.py
+    real = per_crop_statistics(realistic("vis"))
+    emulated = per_crop_statistics(realistic("fast"))
+    assert len(real["residual rms"]) == 200
+    for name, tolerance in (("residual rms", 0.025), ("islands", 0.1), ("brightest peak", 0.1),
+                            ("island flux", 0.1)):  # fmt: skip
+        a, b = real[name], emulated[name]
+        assert np.median(b) == pytest.approx(np.median(a), rel=tolerance), name
+        assert ks_2samp(a, b).pvalue > 0.01, name
 
 
 def test_products_are_consistent_and_the_bright_source_is_cleaned():
