@@ -30,10 +30,11 @@ per-crop statistics of the restored crop: residual rms, the count of >5 sigma is
 the brightest island's peak and the islands' summed integrated flux, and the azimuthal
 power spectrum (medians within 5 %, two-sample KS p > 0.01). It also compares the peak and
 integrated flux pooled over all islands of all crops, where faint islands weigh in, and
-the same islands matched in both modes. Then the transfer of a linear count probe (meersim.eval.probes) on features of
-the restored crops: trained on fast crops and tested on vis crops against trained and
-tested on vis (field-grouped 5-fold), for a random-init ResNet (meersim.ssl.backbones,
-the embedding path's backbone untrained) and raw pixels (PCA inside the probe).
+the same islands matched in both modes. Then the transfer of a linear count probe
+(meersim.eval.probes) on features of the restored crops: trained on fast crops and tested
+on vis crops against trained and tested on vis (field-grouped 5-fold), for a random-init
+ResNet (meersim.ssl.backbones, the embedding path's backbone untrained) and raw pixels
+(PCA inside the probe).
 """
 
 from __future__ import annotations
@@ -384,6 +385,17 @@ def exact_mfs_observe(sky, setup, weighting=None, *, nthreads=None, outside=None
     return parts
 
 
+@contextlib.contextmanager
+def exact_mfs():
+    """Within the block, fast-mode fields are observed by :func:`exact_mfs_observe`."""
+    original = fields_module.observe_parts
+    fields_module.observe_parts = exact_mfs_observe
+    try:
+        yield
+    finally:
+        fields_module.observe_parts = original
+
+
 def high_k_diagnosis(fields: int, npix: int, seed: int, fast: FastConfig) -> None:
     """Per field: fast / vis median crop power in the highest k bin of each product, and of
     the residual when fast mode's dirty image carries the exact MFS error."""
@@ -409,12 +421,8 @@ def high_k_diagnosis(fields: int, npix: int, seed: int, fast: FastConfig) -> Non
     for fid in range(fields):
         real = simulate_field(vis_config, fid)
         emulated = simulate_field(fast_config, fid)
-        original = fields_module.observe_parts
-        fields_module.observe_parts = exact_mfs_observe
-        try:
+        with exact_mfs():
             exact = simulate_field(fast_config, fid)
-        finally:
-            fields_module.observe_parts = original
         ratios = [top_bin(emulated.arrays[p]) / top_bin(real.arrays[p]) for p in products]
         exact_ratio = top_bin(exact.arrays["residual"]) / top_bin(real.arrays["residual"])
         dec = float(real.truth["param_field_dec_deg"][0])
