@@ -3,12 +3,14 @@
 import numpy as np
 import pytest
 import yaml
+from astropy.table import Table
 
 from meersim.config import from_dict
 from meersim.datasets.build import _config_record, build_dataset
 from meersim.datasets.config import DatasetConfig, draw_field_params, load_config
+from meersim.datasets.crops import CropTruthInputs
 from meersim.datasets.fields import simulate_field
-from meersim.datasets.rare import RARE_SHARE
+from meersim.datasets.rare import RARE_SHARE, rare_crop_truth
 from meersim.errors import InputError
 
 NPIX, CELL, SIZE = 192, 3.0, 64  # a 9.6' field, 3 x 3 crops of 3.2'
@@ -110,6 +112,20 @@ def test_a_crop_that_misses_the_centre_counts_a_large_share():
     flagged = set(np.flatnonzero(truth["n_rare"] > 0))
     assert centre_crops <= flagged
     assert flagged - centre_crops, f"no crop flagged by its {RARE_SHARE:.0%} share"
+
+
+def test_every_crop_with_a_rare_source_names_its_class():
+    """A giant whose flux-weighted centre lies on a crop that holds none of its lobes is
+    counted there, and the crop takes its class (not "none")."""
+    # lobes at x = 40 and 160 (crops 0 and 2 of three 64-px crops), centre at x = 100 (crop 1)
+    comps = Table({"source_id": [7, 7, 8], "rare_class": ["grg", "grg", "none"]})
+    inputs = CropTruthInputs(components=comps, x=np.array([40.0, 160.0, 20.0]),
+                             y=np.array([30.0, 30.0, 30.0]),
+                             apparent_flux=np.array([1e-3, 1e-3, 1e-3]), peak=None)  # fmt: skip
+    truth = rare_crop_truth(inputs, np.array([[0, 0], [64, 0], [128, 0]]), 64, 1e-5, None)
+    assert truth["n_rare"].tolist() == [1, 1, 1]
+    assert truth["rare_class"].tolist() == ["grg", "grg", "grg"]
+    assert truth["has_rare"].all()
 
 
 def test_off_field_artefact_rings_the_field():

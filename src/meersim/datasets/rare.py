@@ -17,8 +17,9 @@ Per-crop truth (columns added to ``crops.ecsv`` when the section is set):
   weights; the residual's own rms includes the sidelobes): the rings then dominate
   the crop's noise.
 * ``has_rare``: ``n_rare > 0``.
-* ``rare_class``: class of the rare source with most flux on the crop; ``artefact``
-  when only sidelobes are there; ``none`` otherwise.
+* ``rare_class``: class of the rare source with most flux on the crop (a source counted
+  by its centre alone, with none of its flux there, still names it); ``artefact`` when
+  only sidelobes are there; ``none`` otherwise.
 """
 
 from __future__ import annotations
@@ -132,7 +133,9 @@ def rare_crop_truth(inputs: CropTruthInputs, origins: np.ndarray, size: int, noi
     """
     n = len(origins)
     counts = np.zeros(n, np.int64)
-    best = np.zeros(n)
+    # flux on the crop of the class chosen so far; -1: none yet, so that a source whose
+    # centre lies on the crop but none of its flux (a giant between its lobes) names it
+    best = np.full(n, -1.0)
     classes = np.full(n, NOT_RARE, dtype="U12")
     comps = inputs.components
     if "rare_class" in comps.colnames:
