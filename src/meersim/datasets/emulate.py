@@ -178,11 +178,13 @@ def emulate_clean(
             break
         level = new_level
     region = grow(bright, MASK_GROW_BEAMS * fwhm_px) if config.auto_mask_sigma is not None else None
-    final_level = _level(config, robust_rms(residual))
+    residual_rms = robust_rms(residual)
+    final_level = _level(config, residual_rms)
     passes = _clean_peaks(residual, model, parts.psf, final_level, config.gain, region,
                           parts.beam, cell)  # fmt: skip
     if passes:  # as a major cycle: the residual exact for the final model
         residual = dirty - ops.convolve_centred(model, psf_ft)
+        residual_rms = robust_rms(residual)
     restored = ops.convolve_small(model, kernel) + residual
     obs = parts.observation(dirty.astype(np.float32), sigma_dirty)
     result = CleanResult(
@@ -197,7 +199,7 @@ def emulate_clean(
         config=config,
         n_major=0,
         n_iterations=0,
-        noise_rms=float(robust_rms(residual)),
+        noise_rms=float(residual_rms),
         threshold_jy=float(final_level),
         image_plane=True,
         scales_px=(0.0,),
