@@ -1,6 +1,7 @@
 """Benchmark: sim-to-real transfer, the seed study's protocol on labelled FIRST images.
 
-Trains DINO (ViT-tiny/8) on a small simulated MGCLS-like dataset, then probes the frozen
+Trains the demo's recipe (SimCLR on ``resnet10_w16``, meersim.pipelines.demo) on a small
+simulated MGCLS-like dataset, then probes the frozen
 features on MiraBest (FRI/FRII, Confident subset) and RadioGalaxyDataset (FRI / FRII /
 Compact / Bent) stores: linear probe trained on the official train (+ valid) split,
 scored on the official test split (Lastufka et al. 2024; docs/eval.md). Prints the test
@@ -9,7 +10,7 @@ accuracy of the trained model beside the random-init and raw-pixel PCA baselines
 Usage:
   python bench/transfer.py --mirabest MiraBest_full/batches --rgd galaxy_data_h5.h5
   python bench/transfer.py --standins      # synthetic stand-in files, NOT the real data
-  [--work bench_transfer] [--fields 8] [--epochs 10] [--device cpu] [--seed 0]
+  [--work bench_transfer] [--fields 8] [--epochs 40] [--device cpu] [--seed 0]
   [--baseline CKPT]  (also a pretrained checkpoint, e.g. the seed study's DINO weights)
 
 Every step is skipped when its output exists, so a re-run resumes.
@@ -94,7 +95,7 @@ def main():
     ap.add_argument("--standins", action="store_true", help="write and use synthetic stand-ins")
     ap.add_argument("--work", type=Path, default=Path("bench_transfer"))
     ap.add_argument("--fields", type=int, default=8)
-    ap.add_argument("--epochs", type=int, default=10)
+    ap.add_argument("--epochs", type=int, default=SIZES["full"]["epochs"])
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--baseline", default=None, help="pretrained checkpoint baseline")
@@ -107,7 +108,9 @@ def main():
     tcfg = from_dict(TrainConfig, dict(demo_train_mapping(size, args.seed, str(store.path),
                                                           args.device), epochs=args.epochs),
                      "transfer train")  # fmt: skip
-    checkpoint = train(tcfg, work / "train", resume=True, progress=True)
+    run = work / "train"
+    # continue an interrupted run; train refuses to resume where there is no checkpoint
+    checkpoint = train(tcfg, run, resume=(run / "checkpoint.pth").is_file(), progress=True)
     t_train = time.time() - t0
     rows = []
     for name, (path, label) in labelled_stores(args, work).items():
@@ -115,7 +118,8 @@ def main():
         result = probe(checkpoint, path, label, work, key, args)
         rows.append((name, label, result))
     print(f"\nsimulated training set: {store.n_crops} crops of {size['crop']} px from "
-          f"{args.fields} fields, ViT-tiny/8, {args.epochs} epochs ({t_train:.0f} s)")  # fmt: skip
+          f"{args.fields} fields, {tcfg.method} on {tcfg.backbone}, {args.epochs} epochs "
+          f"({t_train:.0f} s)")  # fmt: skip
     if args.standins:
         print("labelled sets: SYNTHETIC STAND-INS in the MiraBest / RGD formats, not the real data")
     sets = [s for s in ("model", "random_init", "raw_pca", "pretrained")
