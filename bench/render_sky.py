@@ -1,6 +1,8 @@
 """Sky rendering throughput (components per second) by shape: galsim path against the fast path.
 
 Usage: python bench/render_sky.py [--npix 4096] [--seed 0] [--sizes catalog|wide|both]
+       python bench/render_sky.py --by-size   (fast renderer, catalog sizes, µs per component
+                                               by major FWHM)
 
 Sizes:
 - ``catalog``: what ``meersim.catalogs.synthesize`` draws (MIGHTEE preset,
@@ -17,6 +19,7 @@ the compiled kernels are compiled (or loaded from numba's cache) before timing.
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import time
 
@@ -77,11 +80,33 @@ def timed(cat, grid, renderer, min_seconds=0.5):
     return runs * len(cat) / elapsed, sky
 
 
+SIZE_EDGES_PX = (0.0, 0.1, 0.5, 1.0, 2.0, 4.0, np.inf)
+
+
+def by_size(grid, rng, n=20000):
+    """Share of catalog-size components and fast-renderer µs per component, by major FWHM."""
+    print(f"{n} catalog-size components per shape, fast renderer, 1 thread")
+    cat = {shape: catalog(rng, n, shape, grid, "catalog") for shape in ("exponential", "sersic")}
+    major_px = np.asarray(cat["exponential"]["major"].to_value(u.arcsec)) / CELL
+    for shape in cat:  # the same sizes for both shapes
+        cat[shape]["major"], cat[shape]["minor"] = (
+            cat["exponential"]["major"],
+            cat["exponential"]["minor"],
+        )
+    print(f"{'major FWHM (px)':>16s}{'share':>8s}{'exponential us':>16s}{'sersic us':>11s}")
+    for lo, hi in itertools.pairwise(SIZE_EDGES_PX):
+        sel = (major_px >= lo) & (major_px < hi)
+        cost = [1e6 / timed(cat[shape][sel], grid, "fast", 1.0)[0] for shape in cat]
+        label = f"{lo:g}-{hi:g}" if np.isfinite(hi) else f">= {lo:g}"
+        print(f"{label:>16s}{sel.mean():8.0%}{cost[0]:16.1f}{cost[1]:11.1f}", flush=True)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--npix", type=int, default=4096)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--sizes", choices=("catalog", "wide", "both"), default="both")
+    ap.add_argument("--by-size", action="store_true", help="fast renderer's cost by source size")
     args = ap.parse_args()
     grid = Grid(args.npix, args.npix, CELL, 150.0, 2.2, (1.284e9,))
     rng = np.random.default_rng(args.seed)
@@ -90,6 +115,9 @@ def main():
     for shape in ("gaussian", "exponential", "sersic"):
         for sizes in ("catalog", "wide"):
             render_sky(catalog(rng, 8, shape, grid, sizes), grid)
+    if args.by_size:
+        by_size(grid, rng)
+        return
     # galsim is slow for Sersic: fewer of them
     counts = {"gaussian": (2000, 2000), "exponential": (2000, 20000), "sersic": (100, 20000)}
     print(f"grid {args.npix}x{args.npix} at {CELL} arcsec, 1 channel, 1 thread")

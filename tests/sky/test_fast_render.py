@@ -92,3 +92,21 @@ def test_fast_channels_edges_and_mixed_shapes():
         assert fast[c].sum() < full - 0.1  # the edge source lost a part
     np.testing.assert_allclose(fast, ref, rtol=0, atol=0.01 * ref.max())
     assert np.isfinite(fast).all() and fast.min() >= 0.0
+
+
+@pytest.mark.parametrize("n", [0.7, 1.3, 2.0, 2.7, 4.0, 6.0])
+def test_enclosed_flux_is_the_incomplete_gamma_function(n):
+    """F(t) = n gamma(2n, t^(1/n)) to double precision from the cusp to far beyond any
+    truncation (a 16-node quadrature was 0.41 of the total off at t = 1e5 for n = 1.3)."""
+    from scipy.special import gamma, gammainc
+
+    from meersim.sky.fast import _enclosed
+
+    whole = n * gamma(2 * n)
+    t = np.geomspace(1e-6, 1e5, 300)
+    exact = whole * gammainc(2 * n, t ** (1 / n))
+    drawn = np.array([_enclosed(v, 1.0 / n, np.inf, whole) for v in t])
+    assert np.max(np.abs(drawn - exact)) < 1e-13 * whole
+    # the truncation caps the radius
+    capped = _enclosed(50.0, 1.0 / n, 2.0, whole)
+    assert capped == pytest.approx(whole * gammainc(2 * n, 2.0 ** (1 / n)), rel=1e-13)
