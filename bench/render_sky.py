@@ -88,11 +88,8 @@ def by_size(grid, rng, n=20000):
     print(f"{n} catalog-size components per shape, fast renderer, 1 thread")
     cat = {shape: catalog(rng, n, shape, grid, "catalog") for shape in ("exponential", "sersic")}
     major_px = np.asarray(cat["exponential"]["major"].to_value(u.arcsec)) / CELL
-    for shape in cat:  # the same sizes for both shapes
-        cat[shape]["major"], cat[shape]["minor"] = (
-            cat["exponential"]["major"],
-            cat["exponential"]["minor"],
-        )
+    for column in ("major", "minor"):  # the same sizes for both shapes
+        cat["sersic"][column] = cat["exponential"][column]
     print(f"{'major FWHM (px)':>16s}{'share':>8s}{'exponential us':>16s}{'sersic us':>11s}")
     for lo, hi in itertools.pairwise(SIZE_EDGES_PX):
         sel = (major_px >= lo) & (major_px < hi)
